@@ -1,0 +1,352 @@
+/*
+ * ckpt.h -- distributed, reshardable checkpoints for sharded training state.
+ *
+ * The one public header of libckpt. Every name is prefixed ckpt_ / CKPT_.
+ *
+ * Model. A tensor is a global array: a name, a dtype and a global shape (0 to
+ * CKPT_MAX_NDIM dims, zero-size dims allowed). What a rank holds of it is zero
+ * or more *boxes*: an N-D offset and extent into the global array, backed by
+ * row-major contiguous memory owned by the caller. A ckpt_state collects the
+ * tensors and boxes of one rank plus typed attributes (step, config, RNG state).
+ *
+ *   save: every rank passes the boxes it holds; the library checks across ranks
+ *         that the boxes cover every tensor exactly once (identical boxes held
+ *         by several ranks are replicas and are written once), writes each box
+ *         with per-piece checksums, writes a global index, and commits the
+ *         checkpoint directory atomically.
+ *   load: every rank passes the boxes it *wants*, in any sharding and at any
+ *         world size; the library reads only the saved pieces that overlap them,
+ *         verifies their checksums and converts dtypes where asked.
+ *
+ * Errors. Every function that can fail returns an int status: CKPT_OK (0) or a
+ * negative ckpt_status. ckpt_errmsg() gives the calling thread's last error
+ * message, naming the tensor, rank, file and HDF5/MPI detail at fault.
+ * Collective calls agree on failure: when one rank fails, every rank returns
+ * the same status -- that of the lowest-numbered failing rank -- and the same
+ * message, which starts with "rank N: ", so that every rank takes the same
+ * branch afterwards and no rank is left waiting.
+ *
+ * Thread safety. Distinct handles may be used from distinct threads; the last
+ * error is thread-local. Calls that touch HDF5 are serialised internally.
+ */
+#ifndef CKPT_H
+#define CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mpi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility; what this header declares is its ABI. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+#define CKPT_VERSION_MAJOR 0
+#define CKPT_VERSION_MINOR 1
+#define CKPT_VERSION_PATCH 0
+#define CKPT_VERSION_STRING "0.1.0"
+
+/* The on-disk format version this library writes (formats/SPEC.md). */
+#define CKPT_FORMAT_VERSION 1
+
+/* Most dims a tensor may have. */
+#define CKPT_MAX_NDIM 8
+
+/* Longest tensor name or attribute key, in bytes, without the NUL. */
+#define CKPT_MAX_NAME 1024
+
+/* ------------------------------------------------------------------------- */
+/* Status codes and errors                                                    */
+/* ------------------------------------------------------------------------- */
+
+typedef enum ckpt_status {
+    CKPT_OK = 0,
+    CKPT_EINVAL = -1,      /* bad argument: NULL pointer, bad name, bad dims */
+    CKPT_ENOMEM = -2,      /* allocation failed */
+    CKPT_EIO = -3,         /* the file system or HDF5 failed to read or write */
+    CKPT_ENOTFOUND = -4,   /* no such checkpoint, file, tensor or attribute */
+    CKPT_EINCOMPLETE = -5, /* checkpoint directory has no commit marker */
+    CKPT_ECORRUPT = -6,    /* checksum mismatch, truncated or malformed file */
+    CKPT_EMISMATCH = -7,   /* shape/dtype/type disagreement (across ranks or with the checkpoint) */
+    CKPT_ECOVERAGE = -8,   /* boxes out of bounds, overlapping, or leaving a gap */
+    CKPT_EVERSION = -9,    /* format version this library does not know */
+    CKPT_EMPI = -10,       /* an MPI call failed */
+    CKPT_EEXIST = -11,     /* destination exists and overwriting was not asked for */
+    CKPT_EUNSUPPORTED = -12 /* valid request this build or layout cannot do */
+} ckpt_status;
+
+/* The calling thread's last error message ("" when none). Never NULL. The
+ * pointer is valid until the next libckpt call on this thread. */
+const char *ckpt_errmsg(void);
+
+/* The calling thread's last error status (CKPT_OK when none). */
+int ckpt_errcode(void);
+
+/* A static name for a status code, e.g. "CKPT_ECORRUPT". */
+const char *ckpt_status_name(int status);
+
+/* ------------------------------------------------------------------------- */
+/* Data types                                                                 */
+/* ------------------------------------------------------------------------- */
+
+typedef enum ckpt_dtype {
+    CKPT_F32 = 0,
+    CKPT_F64 = 1,
+    CKPT_F16 = 2,  /* IEEE 754 binary16 */
+    CKPT_BF16 = 3, /* bfloat16: the top 16 bits of an f32 */
+    CKPT_I8 = 4,
+    CKPT_I16 = 5,
+    CKPT_I32 = 6,
+    CKPT_I64 = 7,
+    CKPT_U8 = 8,
+    CKPT_BOOL = 9, /* one byte, 0 or 1 */
+    CKPT_DTYPE_COUNT = 10
+} ckpt_dtype;
+
+/* Bytes per element of a dtype, 0 for an unknown one. */
+size_t ckpt_dtype_size(ckpt_dtype dtype);
+
+/* The dtype's name as written on disk ("f32", "bf16", ...), NULL if unknown. */
+const char *ckpt_dtype_name(ckpt_dtype dtype);
+
+/* Parses a dtype name; returns CKPT_EINVAL for an unknown name. */
+int ckpt_dtype_from_name(const char *name, ckpt_dtype *out);
+
+/* ------------------------------------------------------------------------- */
+/* Box helpers                                                                */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * The box that rank `rank` of `nranks` holds under an even Shard(dim) split of
+ * a tensor of global `shape`: dim `dim` is cut into chunks of ceil(n/nranks)
+ * rows, the last ones smaller or empty (the split of torch.chunk and FSDP2);
+ * every other dim is whole. Writes ndim entries to offset and extent.
+ */
+int ckpt_shard_box(int ndim, const int64_t *shape, int dim, int rank, int nranks,
+                   int64_t *offset, int64_t *extent);
+
+/* ------------------------------------------------------------------------- */
+/* State: what one rank holds (save) or wants (load)                          */
+/* ------------------------------------------------------------------------- */
+
+typedef struct ckpt_state ckpt_state;
+
+/* Tensor flags for ckpt_state_add_tensor. */
+#define CKPT_TENSOR_OPTIONAL 0x1u /* load: not an error when the checkpoint lacks it */
+
+/* Creates an empty state. Free it with ckpt_state_free. */
+int ckpt_state_create(ckpt_state **out);
+
+/* Frees a state and everything it owns (never the caller's tensor memory). */
+void ckpt_state_free(ckpt_state *state);
+
+/*
+ * Declares a tensor: its name, dtype and global shape. For a save, the dtype is
+ * the one written; for a load, it is the dtype of the caller's buffers, which
+ * may differ from the saved dtype when a conversion exists (ckpt_dtype_can_cast).
+ * Declaring the same name twice with the same dtype/shape is allowed; with a
+ * different one it is CKPT_EMISMATCH. Names: 1..CKPT_MAX_NAME bytes, printable
+ * ASCII, '/' separates groups (no leading, trailing or doubled '/', no "." or
+ * ".." components).
+ */
+int ckpt_state_add_tensor(ckpt_state *state, const char *name, ckpt_dtype dtype,
+                          int ndim, const int64_t *shape, unsigned flags);
+
+/*
+ * Adds a box of a declared tensor that this rank holds (save) or wants (load).
+ * `data` points at the box's elements in row-major order, extent[0] slowest;
+ * it must stay valid until the save or load returns. May be NULL only for a
+ * box of zero volume. Boxes of one rank must not overlap each other.
+ */
+int ckpt_state_add_box(ckpt_state *state, const char *name, const int64_t *offset,
+                       const int64_t *extent, void *data);
+
+/* Declares a tensor and adds this rank's even Shard(dim) box of it (see
+ * ckpt_shard_box); `data` holds that box. */
+int ckpt_state_add_shard(ckpt_state *state, const char *name, ckpt_dtype dtype, int ndim,
+                         const int64_t *shape, int dim, int rank, int nranks, void *data);
+
+/* Declares a tensor and adds the whole of it as this rank's box. Called on
+ * several ranks with the same name, the copies are replicas: saved once. */
+int ckpt_state_add_replicated(ckpt_state *state, const char *name, ckpt_dtype dtype,
+                              int ndim, const int64_t *shape, void *data);
+
+/* After a load: 1 when the tensor was found and read, 0 when it was optional and
+ * absent. CKPT_ENOTFOUND when the state never declared it. */
+int ckpt_state_tensor_loaded(const ckpt_state *state, const char *name, int *loaded);
+
+/* Number of tensors declared in the state. */
+int ckpt_state_num_tensors(const ckpt_state *state);
+
+/*
+ * Attributes: global non-tensor state. On save the attributes of rank 0 are
+ * written (every rank may set them; only rank 0's are kept). On load every
+ * rank receives all of the checkpoint's attributes, replacing those it had.
+ * Setting an existing key replaces its value and type.
+ */
+typedef enum ckpt_attr_type {
+    CKPT_ATTR_INT = 0,    /* int64 */
+    CKPT_ATTR_DOUBLE = 1, /* double */
+    CKPT_ATTR_STRING = 2, /* NUL-terminated UTF-8 */
+    CKPT_ATTR_BYTES = 3   /* arbitrary bytes (RNG state, serialized config) */
+} ckpt_attr_type;
+
+int ckpt_state_set_int(ckpt_state *state, const char *key, int64_t value);
+int ckpt_state_set_double(ckpt_state *state, const char *key, double value);
+int ckpt_state_set_string(ckpt_state *state, const char *key, const char *value);
+int ckpt_state_set_bytes(ckpt_state *state, const char *key, const void *data, size_t len);
+
+/* Getters: CKPT_ENOTFOUND when the key is absent, CKPT_EMISMATCH when it has
+ * another type. Returned pointers stay valid until the state is modified or
+ * freed. */
+int ckpt_state_get_int(const ckpt_state *state, const char *key, int64_t *value);
+int ckpt_state_get_double(const ckpt_state *state, const char *key, double *value);
+int ckpt_state_get_string(const ckpt_state *state, const char *key, const char **value);
+int ckpt_state_get_bytes(const ckpt_state *state, const char *key, const void **data, size_t *len);
+
+/* Number of attributes, and the key and type of the i-th (in key order). */
+int ckpt_state_num_attrs(const ckpt_state *state);
+int ckpt_state_attr_info(const ckpt_state *state, int i, const char **key, ckpt_attr_type *type);
+
+/* ------------------------------------------------------------------------- */
+/* Save                                                                       */
+/* ------------------------------------------------------------------------- */
+
+typedef enum ckpt_layout {
+    CKPT_LAYOUT_PER_RANK = 0 /* one HDF5 file per writing rank + index.h5 */
+} ckpt_layout;
+
+#define CKPT_SAVE_OPTIONS_VERSION 1
+
+typedef struct ckpt_save_options {
+    unsigned version;       /* CKPT_SAVE_OPTIONS_VERSION */
+    ckpt_layout layout;     /* default CKPT_LAYOUT_PER_RANK */
+    int overwrite;          /* replace an existing checkpoint at path; default 0 (CKPT_EEXIST) */
+    int fsync;              /* fsync files and directories before commit; default 1 */
+    int64_t piece_bytes;    /* checksum piece (= HDF5 chunk) size; default 4 MiB */
+} ckpt_save_options;
+
+/* Fills *opts with the defaults of this library version. */
+void ckpt_save_options_init(ckpt_save_options *opts);
+
+/*
+ * Saves `state` to the checkpoint directory `path`. Collective over `comm`:
+ * every rank calls it with the same path and options. Checks before writing
+ * anything: dtypes and shapes of a name agree on every rank that declares it,
+ * every box lies inside its tensor, and the boxes of all ranks cover every
+ * tensor exactly once (replicas aside). Writes under a temporary name beside
+ * `path` and renames it into place only when every rank succeeded; on failure
+ * nothing is left at `path` and every rank returns the same error. With
+ * opts->overwrite an existing checkpoint at `path` is swapped out atomically
+ * (renameat2 RENAME_EXCHANGE) and then removed. opts may be NULL.
+ */
+int ckpt_save(MPI_Comm comm, const char *path, const ckpt_state *state,
+              const ckpt_save_options *opts);
+
+/* ------------------------------------------------------------------------- */
+/* Load                                                                       */
+/* ------------------------------------------------------------------------- */
+
+#define CKPT_LOAD_OPTIONS_VERSION 1
+
+typedef struct ckpt_load_options {
+    unsigned version; /* CKPT_LOAD_OPTIONS_VERSION */
+    int verify;       /* verify the checksum of every piece read; default 1 */
+} ckpt_load_options;
+
+/* Fills *opts with the defaults of this library version. */
+void ckpt_load_options_init(ckpt_load_options *opts);
+
+/*
+ * Fills the boxes of `state` from the checkpoint at `path`, and replaces the
+ * state's attributes with the checkpoint's. Collective over `comm`, whose size
+ * need not equal the world size that saved. Each rank reads only the saved
+ * pieces overlapping its boxes. Every declared tensor must exist in the
+ * checkpoint with the same global shape (CKPT_TENSOR_OPTIONAL ones may be
+ * absent). When MPI is not initialised, or comm is MPI_COMM_NULL, the call is
+ * local to this process. opts may be NULL.
+ */
+int ckpt_load(MPI_Comm comm, const char *path, ckpt_state *state, const ckpt_load_options *opts);
+
+/* ------------------------------------------------------------------------- */
+/* Reader: a committed checkpoint seen from one process, no MPI needed        */
+/* ------------------------------------------------------------------------- */
+
+typedef struct ckpt_reader ckpt_reader;
+
+typedef struct ckpt_tensor_info {
+    const char *name;
+    ckpt_dtype dtype;
+    int ndim;
+    int64_t shape[CKPT_MAX_NDIM];
+    int64_t nboxes;       /* saved boxes (replicas counted once) */
+    int64_t raw_bytes;    /* bytes of the whole tensor */
+    int64_t stored_bytes; /* bytes its datasets take on disk */
+} ckpt_tensor_info;
+
+typedef struct ckpt_box_info {
+    int64_t offset[CKPT_MAX_NDIM];
+    int64_t extent[CKPT_MAX_NDIM];
+    int writer_rank;      /* the rank that wrote it */
+    const char *file;     /* file name, relative to the checkpoint directory */
+    const char *dataset;  /* HDF5 path of the dataset inside that file */
+    int64_t npieces;      /* checksummed pieces */
+} ckpt_box_info;
+
+/* Opens the committed checkpoint at `path` and reads its index. Refuses a
+ * directory without a commit marker (CKPT_EINCOMPLETE) and a format version it
+ * does not know (CKPT_EVERSION). */
+int ckpt_reader_open(const char *path, ckpt_reader **out);
+
+/* Closes the reader and every file it opened. */
+void ckpt_reader_close(ckpt_reader *reader);
+
+/* Global facts of the checkpoint. */
+int ckpt_reader_format_version(const ckpt_reader *reader);
+const char *ckpt_reader_library_version(const ckpt_reader *reader);
+int ckpt_reader_world_size(const ckpt_reader *reader);
+ckpt_layout ckpt_reader_layout(const ckpt_reader *reader);
+
+/* Tensors, in name order. */
+int ckpt_reader_num_tensors(const ckpt_reader *reader);
+int ckpt_reader_tensor_info(const ckpt_reader *reader, int i, ckpt_tensor_info *info);
+/* Index of a tensor by name, CKPT_ENOTFOUND when absent. */
+int ckpt_reader_find(const ckpt_reader *reader, const char *name, int *i);
+/* The j-th saved box of tensor i. */
+int ckpt_reader_box_info(const ckpt_reader *reader, int i, int64_t j, ckpt_box_info *info);
+
+/*
+ * Reads the region [offset, offset+extent) of tensor `name` into `buf`
+ * (row-major, `dtype`, converting from the saved dtype where needed). Only the
+ * saved pieces overlapping the region are read; with `verify` their checksums
+ * are checked first.
+ */
+int ckpt_reader_read(ckpt_reader *reader, const char *name, ckpt_dtype dtype,
+                     const int64_t *offset, const int64_t *extent, void *buf, int verify);
+
+/* Fills every box of `state` (and its attributes) from this checkpoint; the
+ * non-collective core of ckpt_load. */
+int ckpt_reader_load(ckpt_reader *reader, ckpt_state *state, const ckpt_load_options *opts);
+
+/* The checkpoint's attributes, read into a state of their own: the caller
+ * queries them with the ckpt_state_get_* calls. The state belongs to the
+ * reader. */
+const ckpt_state *ckpt_reader_attrs(const ckpt_reader *reader);
+
+/* 1 when a dtype can be converted to another on load: any dtype to itself, and
+ * among f32/f64/f16/bf16. */
+int ckpt_dtype_can_cast(ckpt_dtype from, ckpt_dtype to);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CKPT_H */

@@ -1,0 +1,38 @@
+/* comm.h -- the library's private communicator and the collective helpers the save and load
+ * paths use: error agreement, gather to rank 0, broadcast from rank 0. Only save.c, load.c
+ * and this file call MPI. Without MPI (not initialised, or MPI_COMM_NULL) a comm is a
+ * one-rank stand-in and every helper is local. */
+#ifndef CKPT_COMM_H
+#define CKPT_COMM_H
+
+#include "wire.h"
+
+#include <mpi.h>
+#include <stddef.h>
+
+typedef struct ckpt_comm {
+    MPI_Comm comm; /* a dup of the caller's, errors returned; MPI_COMM_NULL when inactive */
+    int rank, size;
+    int active;
+} ckpt_comm;
+
+/* Dups `user` (collective) when MPI is initialised and user != MPI_COMM_NULL. */
+int ckpt_comm_open(MPI_Comm user, ckpt_comm *c);
+void ckpt_comm_close(ckpt_comm *c);
+
+/* Every rank passes its status; all return the status of the lowest failing rank, whose
+ * message (prefixed "rank N: ") becomes every rank's last error. CKPT_OK when all succeeded. */
+int ckpt_comm_agree(ckpt_comm *c, int status);
+
+/* Like agree, for a decision rank 0 made for everyone: rank 0's status and message (not
+ * prefixed) go to every rank. */
+int ckpt_comm_share_root(ckpt_comm *c, int status);
+
+/* Gathers every rank's wire to rank 0: there, *all holds size buffers back to back and
+ * lens[r] the length of rank r's. Other ranks get NULLs. Caller frees both. */
+int ckpt_comm_gather(ckpt_comm *c, const ckpt_wire *mine, unsigned char **all, size_t **lens);
+
+/* Broadcasts rank 0's wire (w on rank 0) into w on every other rank (reset first). */
+int ckpt_comm_bcast(ckpt_comm *c, ckpt_wire *w);
+
+#endif

@@ -1,0 +1,316 @@
+/* reader.c -- a committed checkpoint seen from one process: index, lazily opened files, and
+ * region reads that touch only the overlapping pieces, verifying their checksums. */
+#include "reader.h"
+#include "box.h"
+#include "commit.h"
+#include "dtype.h"
+#include "error.h"
+#include "h5util.h"
+#include "io_per_rank.h"
+#include "piece.h"
+#include "state.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ckpt_reader_open(const char *path, ckpt_reader **out)
+{
+    if (!out)
+        return ckpt_error(CKPT_EINVAL, "ckpt_reader_open: out is NULL");
+    *out = NULL;
+    int rc = ckpt_commit_check(path);
+    if (rc)
+        return rc;
+    ckpt_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return ckpt_error(CKPT_ENOMEM, "out of memory opening '%s'", path);
+    }
+    char ipath[4096];
+    rc = ckpt_path_join(ipath, sizeof ipath, path, CKPT_INDEX_FILE);
+    if (rc == CKPT_OK)
+        rc = ckpt_index_read(ipath, &r->ix);
+    if (rc == CKPT_OK) {
+        r->files = malloc(((size_t)r->ix->nfiles + 1) * sizeof *r->files);
+        r->dsets = malloc(((size_t)r->ix->nboxes + 1) * sizeof *r->dsets);
+        if (!r->files || !r->dsets)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory opening '%s'", path);
+        else {
+            for (int i = 0; i < r->ix->nfiles; i++)
+                r->files[i] = -1;
+            for (int64_t i = 0; i < r->ix->nboxes; i++)
+                r->dsets[i] = -1;
+        }
+    }
+    if (rc) {
+        ckpt_reader_close(r);
+        return rc;
+    }
+    *out = r;
+    return CKPT_OK;
+}
+
+void ckpt_reader_close(ckpt_reader *r)
+{
+    if (!r)
+        return;
+    ckpt_h5_lock();
+    if (r->ix) {
+        if (r->dsets)
+            for (int64_t i = 0; i < r->ix->nboxes; i++)
+                if (r->dsets[i] >= 0)
+                    H5Dclose(r->dsets[i]);
+        if (r->files)
+            for (int i = 0; i < r->ix->nfiles; i++)
+                if (r->files[i] >= 0)
+                    H5Fclose(r->files[i]);
+    }
+    ckpt_h5_unlock();
+    free(r->dsets);
+    free(r->files);
+    ckpt_index_free(r->ix);
+    free(r->buf);
+    free(r->path);
+    free(r);
+}
+
+const ckpt_index *ckpt_reader_index(const ckpt_reader *r) { return r ? r->ix : NULL; }
+int ckpt_reader_format_version(const ckpt_reader *r) { return r ? r->ix->format_version : 0; }
+const char *ckpt_reader_library_version(const ckpt_reader *r) { return r ? r->ix->library_version : ""; }
+int ckpt_reader_world_size(const ckpt_reader *r) { return r ? r->ix->world_size : 0; }
+ckpt_layout ckpt_reader_layout(const ckpt_reader *r) { return r ? r->ix->layout : CKPT_LAYOUT_PER_RANK; }
+int ckpt_reader_num_tensors(const ckpt_reader *r) { return r ? (int)r->ix->ntensors : 0; }
+const ckpt_state *ckpt_reader_attrs(const ckpt_reader *r) { return r ? r->ix->attrs : NULL; }
+
+int ckpt_reader_tensor_info(const ckpt_reader *r, int i, ckpt_tensor_info *info)
+{
+    if (!r || !info || i < 0 || i >= r->ix->ntensors)
+        return ckpt_error(CKPT_EINVAL, "tensor index %d out of range", i);
+    const ckpt_itensor *t = &r->ix->tensors[i];
+    memset(info, 0, sizeof *info);
+    info->name = t->name;
+    info->dtype = t->dtype;
+    info->ndim = t->ndim;
+    memcpy(info->shape, t->shape, sizeof info->shape);
+    info->nboxes = t->nboxes;
+    info->raw_bytes = t->raw_bytes;
+    info->stored_bytes = t->stored_bytes;
+    return CKPT_OK;
+}
+
+int ckpt_reader_find(const ckpt_reader *r, const char *name, int *i)
+{
+    if (!r || !name || !i)
+        return ckpt_error(CKPT_EINVAL, "ckpt_reader_find: NULL argument");
+    int64_t k = ckpt_strmap_get(&r->ix->by_name, name);
+    if (k < 0)
+        return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' is not in checkpoint '%s' (it has %lld tensors)", name,
+                          r->path, (long long)r->ix->ntensors);
+    *i = (int)k;
+    return CKPT_OK;
+}
+
+int ckpt_reader_box_info(const ckpt_reader *r, int i, int64_t j, ckpt_box_info *info)
+{
+    if (!r || !info || i < 0 || i >= r->ix->ntensors || j < 0 || j >= r->ix->tensors[i].nboxes)
+        return ckpt_error(CKPT_EINVAL, "box %lld of tensor %d out of range", (long long)j, i);
+    const ckpt_ibox *b = &r->ix->boxes[r->ix->tensors[i].first_box + j];
+    memset(info, 0, sizeof *info);
+    memcpy(info->offset, b->box.off, sizeof info->offset);
+    memcpy(info->extent, b->box.ext, sizeof info->extent);
+    info->writer_rank = b->writer;
+    info->file = r->ix->files[b->file];
+    info->dataset = b->dataset;
+    info->npieces = b->npieces;
+    return CKPT_OK;
+}
+
+static int ensure_dataset(ckpt_reader *r, int64_t bi)
+{
+    if (r->dsets[bi] >= 0)
+        return CKPT_OK;
+    const ckpt_ibox *b = &r->ix->boxes[bi];
+    char fpath[4096];
+    int rc = ckpt_path_join(fpath, sizeof fpath, r->path, r->ix->files[b->file]);
+    if (rc)
+        return rc;
+    if (r->files[b->file] < 0) {
+        rc = ckpt_io_open_read(fpath, fpath, b->writer, &r->files[b->file]);
+        if (rc)
+            return rc;
+    }
+    return ckpt_io_open_dataset(r->files[b->file], b->dataset, &b->box, fpath, &r->dsets[bi]);
+}
+
+static int ensure_buf(ckpt_reader *r, size_t n)
+{
+    if (n <= r->buf_cap)
+        return CKPT_OK;
+    unsigned char *b = realloc(r->buf, n);
+    if (!b)
+        return ckpt_error(CKPT_ENOMEM, "out of memory for a %zu-byte read buffer", n);
+    r->buf = b;
+    r->buf_cap = n;
+    return CKPT_OK;
+}
+
+typedef struct read_job {
+    ckpt_reader *r;
+    int64_t bi;
+    const ckpt_itensor *t;
+    const ckpt_box *region; /* the caller's region (dest box) */
+    void *dst;
+    ckpt_dtype ddt;
+    int verify;
+    int64_t covered;
+} read_job;
+
+static int read_piece(int64_t k, const ckpt_box *piece, void *arg)
+{
+    read_job *j = arg;
+    ckpt_reader *r = j->r;
+    const ckpt_ibox *b = &r->ix->boxes[j->bi];
+    const ckpt_itensor *t = j->t;
+    size_t ss = ckpt_dtype_size(t->dtype), ds = ckpt_dtype_size(j->ddt);
+    char fpath[4096];
+    snprintf(fpath, sizeof fpath, "%s/%s", r->path, r->ix->files[b->file]);
+    ckpt_box part;
+    ckpt_box_intersect(piece, j->region, &part);
+    if (t->ndim == 0)
+        part = *piece;
+    int64_t pvol = ckpt_box_volume(piece);
+    const ckpt_box *want = j->verify ? piece : &part; /* with verify the whole piece is read */
+    int direct = t->dtype == j->ddt && ckpt_box_contains(j->region, want) &&
+                 ckpt_box_region_contiguous(j->region, want);
+    unsigned char *target;
+    if (direct) {
+        int64_t lin = t->ndim ? ckpt_box_linear(j->region, want->off) : 0;
+        target = (unsigned char *)j->dst + lin * (int64_t)ds;
+    } else {
+        int rc = ensure_buf(r, (size_t)(ckpt_box_volume(want) * (int64_t)ss));
+        if (rc)
+            return rc;
+        target = r->buf;
+    }
+    int rc = ckpt_io_read_region(r->dsets[j->bi], b->dataset, t->dtype, &b->box, want, target, fpath);
+    if (rc)
+        return ckpt_error_prefix("tensor '%s': ", t->name);
+    if (j->verify) {
+        uint64_t got = ckpt_piece_checksum(target, (size_t)(pvol * (int64_t)ss));
+        uint64_t exp = r->ix->checksums[b->first_piece + k];
+        if (got != exp) {
+            char bs[512];
+            return ckpt_error(CKPT_ECORRUPT,
+                              "checksum mismatch in tensor '%s', box %lld %s (written by rank %d), piece %lld of "
+                              "%lld, file '%s' dataset %s: stored xxh3 %016" PRIx64 ", data has %016" PRIx64,
+                              t->name, (long long)(j->bi - t->first_box), ckpt_box_str(&b->box, bs, sizeof bs),
+                              b->writer, (long long)k, (long long)b->npieces, fpath, b->dataset, exp, got);
+        }
+    }
+    if (!direct)
+        ckpt_box_copy(&part, want, target, t->dtype, j->region, j->dst, j->ddt);
+    j->covered += ckpt_box_volume(&part);
+    return CKPT_OK;
+}
+
+int ckpt_reader_read(ckpt_reader *r, const char *name, ckpt_dtype dtype, const int64_t *offset,
+                     const int64_t *extent, void *buf, int verify)
+{
+    int ti;
+    if (!r)
+        return ckpt_error(CKPT_EINVAL, "ckpt_reader_read: reader is NULL");
+    int rc = ckpt_reader_find(r, name, &ti);
+    if (rc)
+        return rc;
+    const ckpt_itensor *t = &r->ix->tensors[ti];
+    char bs[512], ss[256];
+    if (!ckpt_dtype_can_cast(t->dtype, dtype))
+        return ckpt_error(CKPT_EMISMATCH, "tensor '%s' is stored as %s and cannot be read as %s", name,
+                          ckpt_dtype_name(t->dtype), ckpt_dtype_name(dtype) ? ckpt_dtype_name(dtype) : "?");
+    if (t->ndim > 0 && (!offset || !extent))
+        return ckpt_error(CKPT_EINVAL, "tensor '%s': offset or extent is NULL", name);
+    ckpt_box region;
+    ckpt_box_set(&region, t->ndim, offset, extent);
+    if (!ckpt_box_in_shape(&region, t->shape))
+        return ckpt_error(CKPT_ECOVERAGE, "tensor '%s': region %s lies outside its shape %s", name,
+                          ckpt_box_str(&region, bs, sizeof bs), ckpt_shape_str(t->ndim, t->shape, ss, sizeof ss));
+    int64_t vol = ckpt_box_volume(&region);
+    if (vol == 0)
+        return CKPT_OK;
+    if (!buf)
+        return ckpt_error(CKPT_EINVAL, "tensor '%s': buffer is NULL", name);
+    read_job job = {r, 0, t, &region, buf, dtype, verify, 0};
+    for (int64_t bi = t->first_box; bi < t->first_box + t->nboxes; bi++) {
+        const ckpt_ibox *b = &r->ix->boxes[bi];
+        if (t->ndim > 0 && !ckpt_box_intersect(&b->box, &region, NULL))
+            continue;
+        if ((rc = ensure_dataset(r, bi)) != CKPT_OK)
+            return ckpt_error_prefix("tensor '%s': ", name);
+        ckpt_pieces pc;
+        ckpt_pieces_from(t->ndim, b->box.ext, b->piece_dim, b->piece_len, &pc);
+        job.bi = bi;
+        rc = ckpt_pieces_foreach(&b->box, &pc, &region, read_piece, &job);
+        if (rc)
+            return rc;
+        if (t->ndim == 0)
+            break;
+    }
+    if (job.covered != vol)
+        return ckpt_error(CKPT_ECORRUPT,
+                          "tensor '%s': the saved boxes cover only %lld of the %lld elements of region %s (index of "
+                          "'%s' damaged)", name, (long long)job.covered, (long long)vol,
+                          ckpt_box_str(&region, bs, sizeof bs), r->path);
+    return CKPT_OK;
+}
+
+int ckpt_reader_load(ckpt_reader *r, ckpt_state *s, const ckpt_load_options *opts)
+{
+    if (!r || !s)
+        return ckpt_error(CKPT_EINVAL, "ckpt_reader_load: reader or state is NULL");
+    ckpt_load_options defaults;
+    ckpt_load_options_init(&defaults);
+    if (!opts)
+        opts = &defaults;
+    if (opts->version != CKPT_LOAD_OPTIONS_VERSION)
+        return ckpt_error(CKPT_EINVAL, "load options version %u; this library expects %d (call "
+                          "ckpt_load_options_init)", opts->version, CKPT_LOAD_OPTIONS_VERSION);
+    char a[256], b[256];
+    /* check everything before reading anything */
+    for (int i = 0; i < s->ntensors; i++) {
+        ckpt_stensor *st = &s->tensors[i];
+        st->loaded = 0;
+        int64_t k = ckpt_strmap_get(&r->ix->by_name, st->name);
+        if (k < 0) {
+            if (st->flags & CKPT_TENSOR_OPTIONAL)
+                continue;
+            return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' is not in checkpoint '%s' (it has %lld tensors)",
+                              st->name, r->path, (long long)r->ix->ntensors);
+        }
+        const ckpt_itensor *t = &r->ix->tensors[k];
+        int same = t->ndim == st->ndim;
+        for (int d = 0; same && d < t->ndim; d++)
+            same = t->shape[d] == st->shape[d];
+        if (!same)
+            return ckpt_error(CKPT_EMISMATCH, "tensor '%s': checkpoint '%s' has shape %s, the state wants %s",
+                              st->name, r->path, ckpt_shape_str(t->ndim, t->shape, a, sizeof a),
+                              ckpt_shape_str(st->ndim, st->shape, b, sizeof b));
+        if (!ckpt_dtype_can_cast(t->dtype, st->dtype))
+            return ckpt_error(CKPT_EMISMATCH, "tensor '%s' is stored as %s and cannot be loaded as %s", st->name,
+                              ckpt_dtype_name(t->dtype), ckpt_dtype_name(st->dtype));
+    }
+    for (int i = 0; i < s->ntensors; i++) {
+        ckpt_stensor *st = &s->tensors[i];
+        if (ckpt_strmap_get(&r->ix->by_name, st->name) < 0)
+            continue;
+        for (int64_t j = 0; j < st->nboxes; j++) {
+            int rc = ckpt_reader_read(r, st->name, st->dtype, st->boxes[j].box.off, st->boxes[j].box.ext,
+                                      st->boxes[j].data, opts->verify);
+            if (rc)
+                return rc;
+        }
+        st->loaded = 1;
+    }
+    return ckpt_state_copy_attrs(s, r->ix->attrs);
+}
