@@ -5,6 +5,10 @@ formats/SPEC.md (no libckpt code). Also verifies every piece's XXH3-64 checksum 
 
 usage: reassemble.py CKPT_DIR [--npz OUT.npz] [--check-pattern]
 
+For the shared layout it also reads every tensor directly as data.h5:/tensors/<name> and checks
+that it equals the reassembled one. Compressed files need HDF5_PLUGIN_PATH to point at the
+folder holding libh5zstd.so (build/hdf5-plugins).
+
 --check-pattern compares the tensors against the deterministic pattern of tests/common/pattern.h
 (the suite's catalogue), which proves the spec is enough to read a checkpoint bit-exactly.
 """
@@ -38,6 +42,7 @@ def load(ckpt, verify=False):
     ix = h5py.File(f'{ckpt}/index.h5', 'r')
     assert ix.attrs['format'] in (b'ckpt', 'ckpt')
     assert int(ix.attrs['format_version']) == 1, 'unknown format version'
+    shared = ix.attrs['layout'] in (b'shared', 'shared')
     tensors, boxes = ix['index/tensors'][...], ix['index/boxes'][...]
     sums = ix['index/checksums'][...]
     files = [f.decode() if isinstance(f, bytes) else f for f in ix['index/files'][...]]
@@ -51,7 +56,9 @@ def load(ckpt, verify=False):
         for b in boxes[t['first_box']: t['first_box'] + t['nboxes']]:
             sl = tuple(slice(int(o), int(o + e)) for o, e in zip(b['offset'][:nd], b['extent'][:nd]))
             with h5py.File(f"{ckpt}/{files[b['file']]}", 'r') as f:
-                data = f[b['dataset'].decode()][...]
+                ds = f[b['dataset'].decode()]
+                # file-per-rank: the dataset is the box; shared: the box is a region of it
+                data = ds[...] if ds.shape == arr[sl].shape and not shared else ds[sl]
             if verify:
                 got = piece_checksums(data, int(b['piece_dim']), int(b['piece_len']))
                 want = [int(x) for x in sums[b['first_piece']: b['first_piece'] + b['npieces']]]
@@ -59,6 +66,11 @@ def load(ckpt, verify=False):
             arr[sl] = data
             seen += int(np.prod([int(e) for e in b['extent'][:nd]])) if nd else 1
         assert seen == arr.size, f'{name}: boxes cover {seen} of {arr.size} elements'
+        if ix.attrs['layout'] in (b'shared', 'shared'):
+            # shared layout: the whole tensor is also one plain dataset (SPEC section 4.2)
+            with h5py.File(f'{ckpt}/data.h5', 'r') as f:
+                direct = f[f'tensors/{name}'][...]
+            assert direct.dtype == arr.dtype and direct.tobytes() == arr.tobytes(), f'{name}: f[name][...] differs'
         out[name] = (t['dtype'].decode(), arr)
     attrs = {}
     def visit(key, obj):

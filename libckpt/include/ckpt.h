@@ -218,8 +218,15 @@ int ckpt_state_attr_info(const ckpt_state *state, int i, const char **key, ckpt_
 /* ------------------------------------------------------------------------- */
 
 typedef enum ckpt_layout {
-    CKPT_LAYOUT_PER_RANK = 0 /* one HDF5 file per writing rank + index.h5 */
+    CKPT_LAYOUT_PER_RANK = 0, /* one HDF5 file per writing rank + index.h5 */
+    CKPT_LAYOUT_SHARED = 1    /* one HDF5 file written by all ranks through MPI-IO, one global
+                                 dataset per tensor (plain h5py reads whole tensors) + index.h5 */
 } ckpt_layout;
+
+typedef enum ckpt_compress {
+    CKPT_COMPRESS_NONE = 0,
+    CKPT_COMPRESS_ZSTD = 1 /* HDF5 filter 32015 (zstd), optionally after HDF5's byte shuffle */
+} ckpt_compress;
 
 #define CKPT_SAVE_OPTIONS_VERSION 1
 
@@ -229,6 +236,10 @@ typedef struct ckpt_save_options {
     int overwrite;          /* replace an existing checkpoint at path; default 0 (CKPT_EEXIST) */
     int fsync;              /* fsync files and directories before commit; default 1 */
     int64_t piece_bytes;    /* checksum piece (= HDF5 chunk) size; default 4 MiB */
+    ckpt_compress compress; /* default CKPT_COMPRESS_NONE */
+    int level;              /* zstd level, ZSTD_minCLevel()..22 (negative = fast); default 1 */
+    int shuffle;            /* byte-shuffle before zstd; default 1 */
+    int threads;            /* compression threads per rank (file-per-rank layout); default 1 */
 } ckpt_save_options;
 
 /* Fills *opts with the defaults of this library version. */

@@ -1,10 +1,13 @@
 /* io_per_rank.c -- per-rank HDF5 data files: chunked datasets, one per box. */
 #include "io_per_rank.h"
+#include "codec_zstd.h"
 #include "dtype.h"
 #include "error.h"
 #include "h5util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -15,7 +18,120 @@ static int h5_error(const char *what, const char *path)
     return ckpt_error(CKPT_EIO, "%s '%s'%s", what, path, detail);
 }
 
-static int write_item(hid_t f, ckpt_write_item *it, const char *path)
+void ckpt_io_checksum_item(ckpt_write_item *it)
+{
+    int nd = it->box.ndim;
+    size_t es = ckpt_dtype_size(it->dtype);
+    for (int64_t k = 0; k < it->pieces.count; k++) {
+        ckpt_box pb;
+        ckpt_piece_box(&it->box, &it->pieces, k, &pb);
+        int64_t start = nd ? ckpt_box_linear(&it->box, pb.off) : 0;
+        int64_t count = ckpt_box_volume(&pb);
+        it->checksums[k] = ckpt_piece_checksum((const char *)it->data + start * (int64_t)es, (size_t)(count * (int64_t)es));
+    }
+}
+
+/* One chunk being compressed by a worker thread. */
+typedef struct zjob {
+    const ckpt_write_item *it;
+    const ckpt_io_codec *codec;
+    ckpt_zstd_ctx *ctx;
+    int64_t k;          /* piece */
+    size_t chunk_bytes; /* full (padded) chunk */
+    unsigned char *pad; /* chunk_bytes, for edge chunks */
+    unsigned char *out; /* compressed */
+    size_t out_cap, out_len;
+    int started; /* on a thread of its own */
+} zjob;
+
+static void *compress_one(void *arg)
+{
+    zjob *j = arg;
+    const ckpt_write_item *it = j->it;
+    size_t es = ckpt_dtype_size(it->dtype);
+    ckpt_box pb;
+    ckpt_piece_box(&it->box, &it->pieces, j->k, &pb);
+    int64_t start = ckpt_box_linear(&it->box, pb.off);
+    size_t n = (size_t)(ckpt_box_volume(&pb) * (int64_t)es);
+    const unsigned char *src = (const unsigned char *)it->data + start * (int64_t)es;
+    if (n < j->chunk_bytes) { /* edge chunk: HDF5 wants the full chunk, padded */
+        memcpy(j->pad, src, n);
+        memset(j->pad + n, 0, j->chunk_bytes - n);
+        src = j->pad;
+    }
+    j->out_len = ckpt_codec_zstd_compress_chunk(j->ctx, j->codec->level, j->codec->shuffle ? es : 0, src,
+                                                j->chunk_bytes, j->out, j->out_cap);
+    return NULL;
+}
+
+/* Compresses the pieces of `it` (threads at a time) and stores them as chunks of ds. */
+static int write_compressed(hid_t ds, const ckpt_write_item *it, const ckpt_io_codec *codec, const char *path)
+{
+    int nt = codec->threads < 1 ? 1 : codec->threads > 64 ? 64 : codec->threads;
+    size_t es = ckpt_dtype_size(it->dtype);
+    int nd = it->box.ndim, p = it->pieces.dim;
+    size_t chunk_bytes = (size_t)it->pieces.len * es;
+    for (int d = p + 1; d < nd; d++)
+        chunk_bytes *= (size_t)it->box.ext[d];
+    zjob *jobs = calloc((size_t)nt, sizeof *jobs);
+    pthread_t *tids = calloc((size_t)nt, sizeof *tids);
+    int rc = CKPT_OK;
+    if (!jobs || !tids) {
+        rc = ckpt_error(CKPT_ENOMEM, "out of memory compressing '%s'", it->tensor);
+        goto out;
+    }
+    for (int t = 0; t < nt; t++) {
+        jobs[t].it = it;
+        jobs[t].codec = codec;
+        jobs[t].chunk_bytes = chunk_bytes;
+        jobs[t].out_cap = ckpt_codec_zstd_chunk_bound(chunk_bytes);
+        jobs[t].ctx = ckpt_codec_zstd_ctx_new();
+        jobs[t].pad = malloc(chunk_bytes);
+        jobs[t].out = malloc(jobs[t].out_cap ? jobs[t].out_cap : 1);
+        if (!jobs[t].ctx || !jobs[t].pad || !jobs[t].out) {
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory compressing '%s'", it->tensor);
+            goto out;
+        }
+    }
+    for (int64_t k0 = 0; k0 < it->pieces.count && rc == CKPT_OK; k0 += nt) {
+        int n = (int)(it->pieces.count - k0 < nt ? it->pieces.count - k0 : nt);
+        for (int t = 0; t < n; t++) {
+            jobs[t].k = k0 + t;
+            jobs[t].started = t < n - 1 && pthread_create(&tids[t], NULL, compress_one, &jobs[t]) == 0;
+            if (!jobs[t].started) /* the last one (or any that cannot get a thread) runs here */
+                compress_one(&jobs[t]);
+        }
+        for (int t = 0; t < n; t++)
+            if (jobs[t].started)
+                pthread_join(tids[t], NULL);
+        for (int t = 0; t < n && rc == CKPT_OK; t++) {
+            if (jobs[t].out_len == 0) {
+                rc = ckpt_error(CKPT_EIO, "zstd could not compress piece %lld of tensor '%s'", (long long)jobs[t].k,
+                                it->tensor);
+                break;
+            }
+            ckpt_box pb;
+            ckpt_piece_box(&it->box, &it->pieces, jobs[t].k, &pb);
+            hsize_t off[CKPT_MAX_NDIM];
+            for (int d = 0; d < nd; d++)
+                off[d] = (hsize_t)(pb.off[d] - it->box.off[d]);
+            if (H5Dwrite_chunk(ds, H5P_DEFAULT, 0, off, jobs[t].out_len, jobs[t].out) < 0)
+                rc = h5_error("cannot write a compressed chunk to", path);
+        }
+    }
+out:
+    if (jobs)
+        for (int t = 0; t < nt; t++) {
+            ckpt_codec_zstd_ctx_free(jobs[t].ctx);
+            free(jobs[t].pad);
+            free(jobs[t].out);
+        }
+    free(jobs);
+    free(tids);
+    return rc;
+}
+
+static int write_item(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path)
 {
     int nd = it->box.ndim;
     hsize_t dims[CKPT_MAX_NDIM], chunk[CKPT_MAX_NDIM];
@@ -23,6 +139,7 @@ static int write_item(hid_t f, ckpt_write_item *it, const char *path)
         dims[d] = (hsize_t)it->box.ext[d];
         chunk[d] = d < it->pieces.dim ? 1 : d == it->pieces.dim ? (hsize_t)it->pieces.len : dims[d];
     }
+    int zstd = codec && codec->compress == CKPT_COMPRESS_ZSTD && nd > 0;
     hid_t sp = nd ? H5Screate_simple(nd, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -32,14 +149,22 @@ static int write_item(hid_t f, ckpt_write_item *it, const char *path)
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_LATE);
     hid_t type = ckpt_h5_type(it->dtype);
-    hid_t ds = H5Dcreate2(f, it->dataset, type, sp, lcpl, dcpl, H5P_DEFAULT);
+    hid_t ds = -1;
     int rc = CKPT_OK;
+    if (zstd && ckpt_codec_set_dcpl(dcpl, codec->level, codec->shuffle) < 0) {
+        rc = ckpt_error(CKPT_EINVAL, "cannot set up zstd level %d for '%s'", codec->level, it->tensor);
+        goto out;
+    }
+    ds = H5Dcreate2(f, it->dataset, type, sp, lcpl, dcpl, H5P_DEFAULT);
     if (ds < 0) {
         rc = h5_error("cannot create a dataset in", path);
         goto out;
     }
-    if (H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->data) < 0) {
+    if (zstd)
+        rc = write_compressed(ds, it, codec, path);
+    else if (H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->data) < 0)
         rc = h5_error("cannot write a dataset of", path);
+    if (rc) {
         ckpt_error_prefix("tensor '%s': ", it->tensor);
         goto out;
     }
@@ -50,17 +175,7 @@ static int write_item(hid_t f, ckpt_write_item *it, const char *path)
         rc = h5_error("cannot write attributes in", path);
         goto out;
     }
-    size_t es = ckpt_dtype_size(it->dtype);
-    for (int64_t k = 0; k < it->pieces.count; k++) {
-        ckpt_box pb;
-        ckpt_piece_box(&it->box, &it->pieces, k, &pb);
-        int64_t first[CKPT_MAX_NDIM];
-        for (int d = 0; d < nd; d++)
-            first[d] = pb.off[d];
-        int64_t start = nd ? ckpt_box_linear(&it->box, first) : 0;
-        int64_t count = ckpt_box_volume(&pb);
-        it->checksums[k] = ckpt_piece_checksum((const char *)it->data + start * (int64_t)es, (size_t)(count * (int64_t)es));
-    }
+    ckpt_io_checksum_item(it);
     it->stored_bytes = (int64_t)H5Dget_storage_size(ds);
 out:
     if (ds >= 0)
@@ -71,7 +186,8 @@ out:
     return rc;
 }
 
-int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, int do_fsync)
+int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, const ckpt_io_codec *codec,
+                            int do_fsync)
 {
     ckpt_h5_lock();
     int rc = CKPT_OK;
@@ -86,7 +202,7 @@ int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n,
         return rc;
     }
     for (int64_t i = 0; i < n && rc == CKPT_OK; i++)
-        rc = write_item(f, &items[i], path);
+        rc = write_item(f, &items[i], codec, path);
     if (H5Fclose(f) < 0 && rc == CKPT_OK)
         rc = h5_error("cannot close (flush) data file", path);
     ckpt_h5_unlock();
@@ -120,6 +236,29 @@ int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hi
     return rc;
 }
 
+int ckpt_io_check_filters(hid_t ds, const char *dataset, const char *display)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    int rc = CKPT_OK;
+    int n = dcpl < 0 ? 0 : H5Pget_nfilters(dcpl);
+    for (int i = 0; i < n && rc == CKPT_OK; i++) {
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        char name[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof name, name, NULL);
+        if (id == CKPT_FILTER_ZSTD)
+            ckpt_codec_zstd_register();
+        if (id >= 0 && H5Zfilter_avail(id) <= 0)
+            rc = ckpt_error(CKPT_EUNSUPPORTED,
+                            "dataset '%s' of '%s' is compressed with HDF5 filter %d (%s), which this build cannot "
+                            "decode (set HDF5_PLUGIN_PATH to a folder holding the plugin)",
+                            dataset, display, (int)id, name[0] ? name : "unknown");
+    }
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return rc;
+}
+
 int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, const char *display, hid_t *out)
 {
     ckpt_h5_lock();
@@ -142,6 +281,8 @@ int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, c
     if (!ok)
         rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' does not have the shape the index records",
                         dataset, display);
+    else
+        rc = ckpt_io_check_filters(ds, dataset, display);
 out:
     if (fs >= 0)
         H5Sclose(fs);

@@ -29,6 +29,7 @@ const char *ckpt_layout_name(ckpt_layout l)
 {
     switch (l) {
     case CKPT_LAYOUT_PER_RANK: return "file-per-rank";
+    case CKPT_LAYOUT_SHARED: return "shared";
     default: return "?";
     }
 }
@@ -37,6 +38,10 @@ static int layout_from_name(const char *s, ckpt_layout *out)
 {
     if (strcmp(s, "file-per-rank") == 0) {
         *out = CKPT_LAYOUT_PER_RANK;
+        return 0;
+    }
+    if (strcmp(s, "shared") == 0) {
+        *out = CKPT_LAYOUT_SHARED;
         return 0;
     }
     return -1;
@@ -229,7 +234,8 @@ int ckpt_index_write(const ckpt_index *ix, const char *path)
         ckpt_h5_attr_str(f, "layout", ckpt_layout_name(ix->layout)) < 0 ||
         ckpt_h5_attr_i64(f, "world_size", ix->world_size) < 0 ||
         ckpt_h5_attr_str(f, "checksum", "xxh3-64") < 0 ||
-        ckpt_h5_attr_i64(f, "piece_bytes", ix->piece_bytes) < 0)
+        ckpt_h5_attr_i64(f, "piece_bytes", ix->piece_bytes) < 0 ||
+        ckpt_h5_attr_str(f, "compression", ix->compression[0] ? ix->compression : "none") < 0)
         goto h5fail;
     g = H5Gcreate2(f, "index", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     str = ckpt_h5_vlen_str();
@@ -447,6 +453,8 @@ int ckpt_index_read(const char *path, ckpt_index **out)
         rc = corrupt(path, "missing piece_bytes");
         goto out;
     }
+    if (ckpt_h5_read_attr_str(f, "compression", ix->compression, sizeof ix->compression) < 0)
+        snprintf(ix->compression, sizeof ix->compression, "none");
     g = H5Gopen2(f, "index", H5P_DEFAULT);
     str = ckpt_h5_vlen_str();
     tt = tensor_mem_type(str);

@@ -38,6 +38,7 @@ typedef struct ckpt_index {
     ckpt_layout layout;
     int world_size;
     int64_t piece_bytes;
+    char compression[64]; /* "none", or e.g. "zstd:1+shuffle" (informational) */
     char **files;
     int nfiles;
     ckpt_itensor *tensors; /* sorted by name */

@@ -2,6 +2,7 @@
 #include "plan.h"
 #include "dtype.h"
 #include "error.h"
+#include "io_shared.h"
 #include "name.h"
 #include "piece.h"
 #include "strmap.h"
@@ -334,4 +335,27 @@ out:
     *assign_out = assign;
     *assign_off_out = assign_off;
     return rc;
+}
+
+int ckpt_plan_use_shared_file(ckpt_index *ix)
+{
+    for (int i = 0; i < ix->nfiles; i++)
+        free(ix->files[i]);
+    ix->nfiles = 0;
+    ix->files[0] = strdup(CKPT_SHARED_FILE);
+    if (!ix->files[0])
+        return ckpt_error(CKPT_ENOMEM, "out of memory planning the save");
+    ix->nfiles = 1;
+    for (int64_t i = 0; i < ix->nboxes; i++) {
+        ckpt_ibox *b = &ix->boxes[i];
+        char ds[CKPT_MAX_NAME + 16];
+        ckpt_shared_dataset(ix->tensors[b->tensor].name, ds, sizeof ds);
+        free(b->dataset);
+        b->dataset = strdup(ds);
+        b->file = 0;
+        if (!b->dataset)
+            return ckpt_error(CKPT_ENOMEM, "out of memory planning the save");
+    }
+    ix->layout = CKPT_LAYOUT_SHARED;
+    return CKPT_OK;
 }

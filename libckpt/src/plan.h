@@ -28,6 +28,10 @@ int64_t ckpt_plan_local_boxes(const ckpt_state *s);
 int ckpt_plan_save(const unsigned char *all, const size_t *lens, int nranks, int64_t piece_bytes,
                    ckpt_index *ix, int64_t **assign, int64_t **assign_off);
 
+/* Rewrites a planned index for the shared layout: one file (data.h5), every box's dataset the
+ * tensor's global dataset /tensors/<name>. */
+int ckpt_plan_use_shared_file(ckpt_index *ix);
+
 /* The file name a rank writes in the file-per-rank layout. */
 void ckpt_plan_rank_file(int rank, char *buf, size_t len);
 

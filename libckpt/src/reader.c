@@ -127,6 +127,14 @@ int ckpt_reader_box_info(const ckpt_reader *r, int i, int64_t j, ckpt_box_info *
     return CKPT_OK;
 }
 
+/* The part of the tensor the box's dataset holds: the box itself, or (shared layout) all of it. */
+static void dataset_box(const ckpt_reader *r, const ckpt_ibox *b, ckpt_box *out)
+{
+    *out = b->box;
+    if (r->ix->layout == CKPT_LAYOUT_SHARED)
+        ckpt_box_set(out, b->box.ndim, NULL, r->ix->tensors[b->tensor].shape);
+}
+
 static int ensure_dataset(ckpt_reader *r, int64_t bi)
 {
     if (r->dsets[bi] >= 0)
@@ -141,7 +149,9 @@ static int ensure_dataset(ckpt_reader *r, int64_t bi)
         if (rc)
             return rc;
     }
-    return ckpt_io_open_dataset(r->files[b->file], b->dataset, &b->box, fpath, &r->dsets[bi]);
+    ckpt_box dbox;
+    dataset_box(r, b, &dbox);
+    return ckpt_io_open_dataset(r->files[b->file], b->dataset, &dbox, fpath, &r->dsets[bi]);
 }
 
 static int ensure_buf(ckpt_reader *r, size_t n)
@@ -194,7 +204,9 @@ static int read_piece(int64_t k, const ckpt_box *piece, void *arg)
             return rc;
         target = r->buf;
     }
-    int rc = ckpt_io_read_region(r->dsets[j->bi], b->dataset, t->dtype, &b->box, want, target, fpath);
+    ckpt_box dbox;
+    dataset_box(r, b, &dbox);
+    int rc = ckpt_io_read_region(r->dsets[j->bi], b->dataset, t->dtype, &dbox, want, target, fpath);
     if (rc)
         return ckpt_error_prefix("tensor '%s': ", t->name);
     if (j->verify) {

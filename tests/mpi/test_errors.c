@@ -340,7 +340,7 @@ int main(int argc, char **argv)
     }
     snprintf(base, sizeof base, "%s", argv[1]);
     if (rank == 0) {
-        char cmd[4200];
+        char cmd[8600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", base, base);
         if (system(cmd) != 0)
             fprintf(stderr, "cannot prepare %s\n", base);

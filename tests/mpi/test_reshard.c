@@ -1,6 +1,9 @@
 /* test_reshard.c -- save with N ranks, load with M ranks, for any N and M.
  *
- *   mpiexec -n N test_reshard save DIR     writes the catalog below, sharded over N ranks
+ *   mpiexec -n N test_reshard save DIR [shared] [zstd]
+ *                                          writes the catalog below, sharded over N ranks, in the
+ *                                          file-per-rank (default) or shared layout, optionally
+ *                                          zstd-compressed
  *   mpiexec -n M test_reshard load DIR     loads it under two other shardings and compares
  *                                           every byte with the expected global tensor
  *
@@ -59,6 +62,7 @@ static const entry catalog[] = {
 
 static int rank, nranks;
 static const char *dir;
+static int use_shared, use_zstd;
 
 /* Boxes of `e` this rank holds under kind/dim; returns how many (at most 8). */
 static int boxes_of(const entry *e, enum kind kind, int dim, int64_t off[][4], int64_t ext[][4])
@@ -136,6 +140,12 @@ static void test_save(void **unused)
     ckpt_save_options o;
     ckpt_save_options_init(&o);
     o.piece_bytes = 1000; /* many pieces, partial pieces on every reshard */
+    o.layout = use_shared ? CKPT_LAYOUT_SHARED : CKPT_LAYOUT_PER_RANK;
+    if (use_zstd) {
+        o.compress = CKPT_COMPRESS_ZSTD;
+        o.level = 3;
+        o.threads = 2;
+    }
     int rc = ckpt_save(MPI_COMM_WORLD, dir, s, &o);
     if (rc)
         fprintf(stderr, "rank %d: save: %s\n", rank, ckpt_errmsg());
@@ -252,8 +262,12 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (argc != 3 || (strcmp(argv[1], "save") && strcmp(argv[1], "load"))) {
-        fprintf(stderr, "usage: test_reshard save|load DIR\n");
+    for (int i = 3; i < argc; i++) {
+        use_shared |= strcmp(argv[i], "shared") == 0;
+        use_zstd |= strcmp(argv[i], "zstd") == 0;
+    }
+    if (argc < 3 || (strcmp(argv[1], "save") && strcmp(argv[1], "load"))) {
+        fprintf(stderr, "usage: test_reshard save|load DIR [shared] [zstd]\n");
         MPI_Finalize();
         return 2;
     }
@@ -261,7 +275,7 @@ int main(int argc, char **argv)
     int failed;
     if (strcmp(argv[1], "save") == 0) {
         if (rank == 0) {
-            char cmd[4200];
+            char cmd[8600];
             snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
             if (system(cmd) != 0)
                 fprintf(stderr, "cannot clear %s\n", dir);

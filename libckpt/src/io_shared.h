@@ -1,0 +1,41 @@
+/* io_shared.h -- the shared-file layout: one HDF5 file (data.h5) opened by every rank with the
+ * MPI-IO driver, one global dataset per tensor (/tensors/<name>, the full global shape), each
+ * rank writing its boxes as hyperslabs with collective transfers. Chunks are aligned to the
+ * boxes where the boxes allow it, so ranks write disjoint chunks. */
+#ifndef CKPT_IO_SHARED_H
+#define CKPT_IO_SHARED_H
+
+#include "io_per_rank.h"
+
+#include <mpi.h>
+
+#define CKPT_SHARED_FILE "data.h5"
+
+typedef struct ckpt_shared_tensor {
+    const char *name;
+    ckpt_dtype dtype;
+    int ndim;
+    int64_t shape[CKPT_MAX_NDIM];
+    int64_t chunk[CKPT_MAX_NDIM]; /* 0s: contiguous (0-D or zero-size tensors) */
+    int rounds;                   /* most boxes of this tensor any one rank writes */
+} ckpt_shared_tensor;
+
+/* The HDF5 path of a tensor's dataset in the shared file ("/tensors/<name>"). */
+void ckpt_shared_dataset(const char *name, char *buf, size_t len);
+
+/* Chooses chunk dims for a tensor whose saved boxes are `boxes` (n of them): the largest cell
+ * that divides every box boundary, cut down to at most piece_bytes along the outer dims. */
+void ckpt_shared_chunk(int ndim, const int64_t *shape, size_t esize, const ckpt_box *boxes, int64_t n,
+                       int64_t piece_bytes, int64_t *chunk);
+
+/*
+ * Collective over comm (every rank passes the same tensors; MPI_COMM_NULL = one process with the
+ * POSIX driver): creates `path`, creates every dataset, and writes this rank's items, round r of
+ * tensor t being item_tensor[i] == t && item_round[i] == r. Fills each item's checksums. On rank 0
+ * (or the only process) stored[t] receives each dataset's storage size.
+ */
+int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tensor *tensors, int64_t nt,
+                         ckpt_write_item *items, const int64_t *item_tensor, const int *item_round, int64_t nitems,
+                         const ckpt_io_codec *codec, int do_fsync, int64_t *stored);
+
+#endif
