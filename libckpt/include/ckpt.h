@@ -260,6 +260,71 @@ int ckpt_save(MPI_Comm comm, const char *path, const ckpt_state *state,
               const ckpt_save_options *opts);
 
 /* ------------------------------------------------------------------------- */
+/* Asynchronous saves                                                         */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A saver runs one save at a time in the background. ckpt_saver_save plans the
+ * save collectively, copies this rank's boxes into a staging buffer and
+ * returns: the caller may modify its tensors at once. A background thread
+ * writes and fsyncs the data (it makes no MPI calls). The collective commit --
+ * every rank agrees that its data is written, rank 0 writes the index, renames
+ * and marks the checkpoint committed -- happens on the caller's thread in
+ * ckpt_saver_wait, in a ckpt_saver_test that finds the writing finished, or at
+ * the start of the next ckpt_saver_save (which therefore waits for the previous
+ * save). An error in the background (disk full, I/O error) is reported by that
+ * call on every rank, and the checkpoint is not committed.
+ *
+ * Memory: the staging buffer is allocated once (at most staging_bytes) and
+ * reused. When a rank's boxes exceed it, the save call streams: it waits for the
+ * writer to drain the buffer and refills it; a box larger than the whole buffer
+ * is written from the caller's memory while the call waits. The stall grows,
+ * memory does not. The shared layout's collective write happens inside
+ * ckpt_saver_save (only its commit is deferred).
+ */
+typedef struct ckpt_saver ckpt_saver;
+
+#define CKPT_SAVER_OPTIONS_VERSION 1
+
+typedef struct ckpt_saver_options {
+    unsigned version;      /* CKPT_SAVER_OPTIONS_VERSION */
+    int64_t staging_bytes; /* per rank; default 1 GiB */
+    int no_copy;           /* 1: no staging copy -- the caller promises not to modify the saved
+                              boxes until the save completes (e.g. until before its next
+                              optimizer update); the stall is then the planning only. Default 0 */
+} ckpt_saver_options;
+
+/* Fills *opts with the defaults of this library version. */
+void ckpt_saver_options_init(ckpt_saver_options *opts);
+
+/* Creates a saver for the ranks of comm (not collective; the comm must outlive
+ * the saver). opts may be NULL. */
+int ckpt_saver_create(MPI_Comm comm, const ckpt_saver_options *opts, ckpt_saver **out);
+
+/* Starts an asynchronous save of `state` to `path` (collective; arguments as
+ * for ckpt_save). First completes the save in flight, if any: when that one
+ * failed, its error is returned and the new save is not started. */
+int ckpt_saver_save(ckpt_saver *saver, const char *path, const ckpt_state *state,
+                    const ckpt_save_options *opts);
+
+/* Completes the save in flight (collective): waits for the writing, commits,
+ * and returns the save's status, the same on every rank. CKPT_OK when no save
+ * is in flight. */
+int ckpt_saver_wait(ckpt_saver *saver);
+
+/* Collective and non-blocking: *done = 1 when no save is in flight or when
+ * every rank has finished writing, in which case the save is committed here and
+ * its status returned; *done = 0 otherwise. */
+int ckpt_saver_test(ckpt_saver *saver, int *done);
+
+/* Local query: 1 when a save awaits its commit (*path, if non-NULL, names it). */
+int ckpt_saver_in_flight(const ckpt_saver *saver, const char **path);
+
+/* Frees the saver. A save still in flight is finished writing but abandoned
+ * uncommitted (call ckpt_saver_wait first to commit it). */
+void ckpt_saver_free(ckpt_saver *saver);
+
+/* ------------------------------------------------------------------------- */
 /* Load                                                                       */
 /* ------------------------------------------------------------------------- */
 

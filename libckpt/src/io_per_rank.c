@@ -1,6 +1,7 @@
 /* io_per_rank.c -- per-rank HDF5 data files: chunked datasets, one per box. */
 #include "io_per_rank.h"
 #include "codec_zstd.h"
+#include "fault.h"
 #include "dtype.h"
 #include "error.h"
 #include "h5util.h"
@@ -160,7 +161,9 @@ static int write_item(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, 
         rc = h5_error("cannot create a dataset in", path);
         goto out;
     }
-    if (zstd)
+    if (ckpt_fault("io_write"))
+        rc = ckpt_error(CKPT_EIO, "cannot write a dataset of '%s': injected I/O error (CKPT_FAULT=io_write)", path);
+    else if (zstd)
         rc = write_compressed(ds, it, codec, path);
     else if (H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->data) < 0)
         rc = h5_error("cannot write a dataset of", path);
@@ -186,23 +189,32 @@ out:
     return rc;
 }
 
-int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, const ckpt_io_codec *codec,
-                            int do_fsync)
+int ckpt_io_rank_open(const char *path, hid_t *out)
 {
     ckpt_h5_lock();
     int rc = CKPT_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* 1.8-compatible format so older readers (and h5py builds) open it */
     H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
-    hid_t f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    *out = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    if (f < 0) {
+    if (*out < 0)
         rc = h5_error("cannot create data file", path);
-        ckpt_h5_unlock();
-        return rc;
-    }
-    for (int64_t i = 0; i < n && rc == CKPT_OK; i++)
-        rc = write_item(f, &items[i], codec, path);
+    ckpt_h5_unlock();
+    return rc;
+}
+
+int ckpt_io_rank_write(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path)
+{
+    ckpt_h5_lock();
+    int rc = write_item(f, it, codec, path);
+    ckpt_h5_unlock();
+    return rc;
+}
+
+int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc)
+{
+    ckpt_h5_lock();
     if (H5Fclose(f) < 0 && rc == CKPT_OK)
         rc = h5_error("cannot close (flush) data file", path);
     ckpt_h5_unlock();
@@ -212,6 +224,18 @@ int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n,
             rc = ckpt_error(CKPT_EIO, "fsync of data file '%s' failed: %s", path, strerror(-err));
     }
     return rc;
+}
+
+int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, const ckpt_io_codec *codec,
+                            int do_fsync)
+{
+    hid_t f;
+    int rc = ckpt_io_rank_open(path, &f);
+    if (rc)
+        return rc;
+    for (int64_t i = 0; i < n && rc == CKPT_OK; i++)
+        rc = ckpt_io_rank_write(f, &items[i], codec, path);
+    return ckpt_io_rank_close(f, path, do_fsync, rc);
 }
 
 int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hid_t *out)

@@ -36,6 +36,12 @@ typedef struct ckpt_io_codec {
 int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, const ckpt_io_codec *codec,
                             int do_fsync);
 
+/* The same in steps, for a writer that receives items one at a time (async saves): create the
+ * file, write items, close it (passing the status so far; returns the final one). */
+int ckpt_io_rank_open(const char *path, hid_t *out);
+int ckpt_io_rank_write(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path);
+int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc);
+
 /* Fills in the checksums of an item's pieces from its memory. */
 void ckpt_io_checksum_item(ckpt_write_item *it);
 

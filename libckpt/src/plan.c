@@ -114,7 +114,7 @@ int ckpt_plan_save(const unsigned char *all, const size_t *lens, int nranks, int
             d.name = ckpt_wire_get_str(&w);
             d.dtype = (ckpt_dtype)ckpt_wire_get_i64(&w);
             d.ndim = (int)ckpt_wire_get_i64(&w);
-            if (w.failed || d.ndim < 0 || d.ndim > CKPT_MAX_NDIM) {
+            if (w.failed || d.ndim < 0 || d.ndim > CKPT_MAX_NDIM || !ckpt_dtype_valid((int)d.dtype)) {
                 w.failed = 1;
                 break;
             }
@@ -192,7 +192,8 @@ int ckpt_plan_save(const unsigned char *all, const size_t *lens, int nranks, int
     }
     for (int64_t i = 0; i < ndecls; i++)
         byname[i] = (named){decls[i].name, (int32_t)i};
-    qsort(byname, (size_t)ndecls, sizeof *byname, cmp_named);
+    if (ndecls > 0)
+        qsort(byname, (size_t)ndecls, sizeof *byname, cmp_named);
     for (int64_t i = 0; i < ndecls; i++) {
         order[i] = byname[i].id;
         new_id[order[i]] = (int32_t)i;
@@ -200,7 +201,8 @@ int ckpt_plan_save(const unsigned char *all, const size_t *lens, int nranks, int
     free(byname);
     for (int64_t i = 0; i < nboxes; i++)
         boxes[i].tensor = new_id[boxes[i].tensor];
-    qsort(boxes, (size_t)nboxes, sizeof *boxes, cmp_pbox);
+    if (nboxes > 0)
+        qsort(boxes, (size_t)nboxes, sizeof *boxes, cmp_pbox);
 
     /* 3. per tensor: dedupe replicas, check overlaps and coverage */
     ix->tensors = calloc((size_t)ndecls + 1, sizeof *ix->tensors);

@@ -4,6 +4,8 @@
 #include "comm.h"
 #include "commit.h"
 #include "io_shared.h"
+#include "save_job.h"
+#include "fault.h"
 #include "strmap.h"
 #include "dtype.h"
 #include "error.h"
@@ -64,97 +66,61 @@ static int check_args(const char *path, const ckpt_state *s, const ckpt_save_opt
     return CKPT_OK;
 }
 
-/* This rank's part of the write: the boxes the plan assigned to it. */
-static int write_local(const ckpt_comm *c, const char *tmp, const ckpt_state *s, const int64_t *assign,
-                       const ckpt_save_options *o, const ckpt_shared_tensor *shared, int64_t nshared,
-                       int64_t *stored, ckpt_wire *result)
+/* This rank's items: the boxes the plan assigned to it, pointing at the caller's memory. */
+static int build_items(ckpt_save_job *j, const ckpt_state *s, const int64_t *assign)
 {
-    int64_t nlocal = ckpt_plan_local_boxes(s), nitems = 0;
-    ckpt_write_item *items = calloc((size_t)nlocal + 1, sizeof *items);
-    char (*names)[32] = calloc((size_t)nlocal + 1, sizeof *names);
-    int64_t *ids = calloc((size_t)nlocal + 1, sizeof *ids), *item_tensor = calloc((size_t)nlocal + 1, sizeof *item_tensor);
-    int *item_round = calloc((size_t)nlocal + 1, sizeof *item_round), *rounds = calloc((size_t)nshared + 1, sizeof *rounds);
+    int64_t nlocal = ckpt_plan_local_boxes(s);
+    j->items = calloc((size_t)nlocal + 1, sizeof *j->items);
+    j->names = calloc((size_t)nlocal + 1, sizeof *j->names);
+    j->ids = calloc((size_t)nlocal + 1, sizeof *j->ids);
+    j->item_tensor = calloc((size_t)nlocal + 1, sizeof *j->item_tensor);
+    j->item_round = calloc((size_t)nlocal + 1, sizeof *j->item_round);
+    int *rounds = calloc((size_t)j->nshared + 1, sizeof *rounds);
     ckpt_strmap tindex = {0};
-    ckpt_io_codec codec = {o->compress, o->level, o->shuffle, o->threads};
     int rc = CKPT_OK;
-    for (int64_t t = 0; t < nshared; t++)
-        if (ckpt_strmap_put(&tindex, shared[t].name, t) != 0)
+    for (int64_t t = 0; t < j->nshared && rc == CKPT_OK; t++)
+        if (ckpt_strmap_put(&tindex, j->shared[t].name, t) != 0)
             rc = CKPT_ENOMEM;
-    if (!items || !names || !ids || !item_tensor || !item_round || !rounds || rc) {
+    if (!j->items || !j->names || !j->ids || !j->item_tensor || !j->item_round || !rounds || rc) {
         rc = ckpt_error(CKPT_ENOMEM, "out of memory preparing the write");
         goto out;
     }
     int64_t k = 0;
     for (int i = 0; i < s->ntensors; i++) {
         const ckpt_stensor *t = &s->tensors[i];
-        for (int64_t j = 0; j < t->nboxes; j++) {
-            if (ckpt_box_volume(&t->boxes[j].box) == 0)
+        for (int64_t b = 0; b < t->nboxes; b++) {
+            if (ckpt_box_volume(&t->boxes[b].box) == 0)
                 continue;
             int64_t id = assign[k++];
             if (id < 0)
                 continue;
-            ckpt_write_item *it = &items[nitems];
-            snprintf(names[nitems], sizeof names[nitems], "/boxes/%lld", (long long)id);
-            ids[nitems] = id;
-            if (shared) {
-                item_tensor[nitems] = ckpt_strmap_get(&tindex, t->name);
-                if (item_tensor[nitems] < 0) {
+            int64_t n = j->nitems;
+            ckpt_write_item *it = &j->items[n];
+            snprintf(j->names[n], sizeof j->names[n], "/boxes/%lld", (long long)id);
+            j->ids[n] = id;
+            if (j->shared) {
+                j->item_tensor[n] = ckpt_strmap_get(&tindex, t->name);
+                if (j->item_tensor[n] < 0) {
                     rc = ckpt_error(CKPT_ECORRUPT, "the save plan lacks tensor '%s'", t->name);
                     goto out;
                 }
-                item_round[nitems] = rounds[item_tensor[nitems]]++;
+                j->item_round[n] = rounds[j->item_tensor[n]]++;
             }
             it->tensor = t->name;
-            it->dataset = names[nitems];
+            it->dataset = j->names[n];
             it->dtype = t->dtype;
-            it->box = t->boxes[j].box;
-            it->data = t->boxes[j].data;
-            ckpt_pieces_of(t->ndim, it->box.ext, ckpt_dtype_size(t->dtype), o->piece_bytes, &it->pieces);
+            it->box = t->boxes[b].box;
+            it->data = t->boxes[b].data;
+            ckpt_pieces_of(t->ndim, it->box.ext, ckpt_dtype_size(t->dtype), j->o.piece_bytes, &it->pieces);
             it->checksums = calloc((size_t)it->pieces.count + 1, sizeof *it->checksums);
-            nitems++;
+            j->nitems++;
             if (!it->checksums) {
                 rc = ckpt_error(CKPT_ENOMEM, "out of memory preparing the write");
                 goto out;
             }
         }
     }
-    if (shared) {
-        /* collective: every rank takes part, even with nothing to write */
-        char fpath[4096];
-        if ((rc = ckpt_path_join(fpath, sizeof fpath, tmp, CKPT_SHARED_FILE)) != CKPT_OK)
-            goto out;
-        rc = ckpt_io_write_shared(c->active ? c->comm : MPI_COMM_NULL, fpath, shared, nshared, items, item_tensor,
-                                  item_round, nitems, &codec, o->fsync, stored);
-        if (rc)
-            goto out;
-    } else if (nitems > 0) {
-        char file[64], fpath[4096];
-        ckpt_plan_rank_file(c->rank, file, sizeof file);
-        if ((rc = ckpt_path_join(fpath, sizeof fpath, tmp, file)) != CKPT_OK)
-            goto out;
-        rc = ckpt_io_write_rank_file(fpath, items, nitems, &codec, o->fsync);
-        if (rc)
-            goto out;
-    }
-    ckpt_wire_i64(result, nitems);
-    for (int64_t i = 0; i < nitems; i++) {
-        const ckpt_write_item *it = &items[i];
-        ckpt_wire_i64(result, ids[i]);
-        ckpt_wire_i64(result, it->stored_bytes);
-        ckpt_wire_i64(result, it->pieces.count);
-        ckpt_wire_bytes(result, it->checksums, (size_t)it->pieces.count * sizeof(uint64_t));
-    }
-    if (result->failed)
-        rc = ckpt_error(CKPT_ENOMEM, "out of memory encoding write results");
 out:
-    if (items)
-        for (int64_t i = 0; i < nitems; i++)
-            free(items[i].checksums);
-    free(items);
-    free(names);
-    free(ids);
-    free(item_tensor);
-    free(item_round);
     free(rounds);
     ckpt_strmap_free(&tindex);
     return rc;
@@ -248,67 +214,67 @@ static int absorb_results(ckpt_index *ix, const unsigned char *all, const size_t
     return CKPT_OK;
 }
 
-int ckpt_save(MPI_Comm comm, const char *path, const ckpt_state *state, const ckpt_save_options *opts)
+
+int ckpt_save_prepare(ckpt_save_job *j, MPI_Comm comm, const char *path, const ckpt_state *state,
+                      const ckpt_save_options *opts)
 {
+    memset(j, 0, sizeof *j);
     ckpt_error_clear();
-    ckpt_save_options defaults;
-    ckpt_save_options_init(&defaults);
-    if (!opts)
-        opts = &defaults;
-    ckpt_comm c;
-    int rc = ckpt_comm_open(comm, &c);
+    if (opts)
+        j->o = *opts;
+    else
+        ckpt_save_options_init(&j->o);
+    int rc = ckpt_comm_open(comm, &j->c);
     if (rc)
         return rc;
-    ckpt_index *ix = NULL;
-    ckpt_wire decl = {0}, plan = {0}, result = {0};
+    ckpt_wire decl = {0};
     unsigned char *all = NULL;
     size_t *lens = NULL;
-    int64_t *assign = NULL, *assign_off = NULL, *stored = NULL;
-    char tmp[4096] = "";
-    int have_tmp = 0;
+    int64_t *assign = NULL, *assign_off = NULL;
 
     /* 1. arguments, then every rank's declarations to rank 0 */
-    rc = ckpt_comm_agree(&c, check_args(path, state, opts));
+    rc = ckpt_comm_agree(&j->c, check_args(path, state, &j->o));
     if (rc)
         goto out;
+    snprintf(j->path, sizeof j->path, "%s", path);
     ckpt_plan_encode_state(state, &decl);
     rc = decl.failed ? ckpt_error(CKPT_ENOMEM, "out of memory encoding the state") : CKPT_OK;
-    if ((rc = ckpt_comm_agree(&c, rc)) != CKPT_OK)
+    if ((rc = ckpt_comm_agree(&j->c, rc)) != CKPT_OK)
         goto out;
-    if ((rc = ckpt_comm_gather(&c, &decl, &all, &lens)) != CKPT_OK)
+    if ((rc = ckpt_comm_gather(&j->c, &decl, &all, &lens)) != CKPT_OK)
         goto out;
 
     /* 2. rank 0 plans and creates the temporary directory; everyone learns the verdict */
-    if (c.rank == 0) {
-        rc = ckpt_index_new(&ix);
+    if (j->c.rank == 0) {
+        rc = ckpt_index_new(&j->ix);
         if (rc == CKPT_OK)
-            rc = ckpt_plan_save(all, lens, c.size, opts->piece_bytes, ix, &assign, &assign_off);
+            rc = ckpt_plan_save(all, lens, j->c.size, j->o.piece_bytes, j->ix, &assign, &assign_off);
         if (rc == CKPT_OK)
-            rc = ckpt_state_copy_attrs(ix->attrs, state);
-        if (rc == CKPT_OK && opts->layout == CKPT_LAYOUT_SHARED)
-            rc = ckpt_plan_use_shared_file(ix);
+            rc = ckpt_state_copy_attrs(j->ix->attrs, state);
+        if (rc == CKPT_OK && j->o.layout == CKPT_LAYOUT_SHARED)
+            rc = ckpt_plan_use_shared_file(j->ix);
         if (rc == CKPT_OK) {
-            if (opts->compress == CKPT_COMPRESS_ZSTD)
-                snprintf(ix->compression, sizeof ix->compression, "zstd:%d%s", opts->level,
-                         opts->shuffle ? "+shuffle" : "");
+            if (j->o.compress == CKPT_COMPRESS_ZSTD)
+                snprintf(j->ix->compression, sizeof j->ix->compression, "zstd:%d%s", j->o.level,
+                         j->o.shuffle ? "+shuffle" : "");
             else
-                snprintf(ix->compression, sizeof ix->compression, "none");
+                snprintf(j->ix->compression, sizeof j->ix->compression, "none");
         }
         if (rc == CKPT_OK) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t nonce = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
-            rc = ckpt_commit_prepare(path, opts->overwrite, nonce, tmp, sizeof tmp);
-            have_tmp = rc == CKPT_OK;
+            rc = ckpt_commit_prepare(path, j->o.overwrite, nonce, j->tmp, sizeof j->tmp);
+            j->have_tmp = rc == CKPT_OK;
         }
         if (rc == CKPT_OK) {
-            ckpt_wire_str(&plan, tmp);
-            for (int r = 0; r <= c.size; r++)
-                ckpt_wire_i64(&plan, assign_off[r]);
-            ckpt_wire_bytes(&plan, assign, (size_t)assign_off[c.size] * sizeof *assign);
-            if (opts->layout == CKPT_LAYOUT_SHARED)
-                rc = encode_shared(ix, opts->piece_bytes, &plan);
-            if (rc == CKPT_OK && plan.failed)
+            ckpt_wire_str(&j->plan, j->tmp);
+            for (int r = 0; r <= j->c.size; r++)
+                ckpt_wire_i64(&j->plan, assign_off[r]);
+            ckpt_wire_bytes(&j->plan, assign, (size_t)assign_off[j->c.size] * sizeof *assign);
+            if (j->o.layout == CKPT_LAYOUT_SHARED)
+                rc = encode_shared(j->ix, j->o.piece_bytes, &j->plan);
+            if (rc == CKPT_OK && j->plan.failed)
                 rc = ckpt_error(CKPT_ENOMEM, "out of memory encoding the plan");
         }
     }
@@ -316,84 +282,164 @@ int ckpt_save(MPI_Comm comm, const char *path, const ckpt_state *state, const ck
     free(lens);
     all = NULL;
     lens = NULL;
-    if ((rc = ckpt_comm_share_root(&c, rc)) != CKPT_OK)
+    if ((rc = ckpt_comm_share_root(&j->c, rc)) != CKPT_OK)
         goto out;
-    if ((rc = ckpt_comm_bcast(&c, &plan)) != CKPT_OK)
+    if ((rc = ckpt_comm_bcast(&j->c, &j->plan)) != CKPT_OK)
         goto out;
 
-    /* 3. every rank writes its boxes */
+    /* 3. every rank decodes its assignment and lists what it writes */
     {
-        const char *t = ckpt_wire_get_str(&plan);
-        if (c.rank != 0)
-            snprintf(tmp, sizeof tmp, "%s", t);
+        const char *t = ckpt_wire_get_str(&j->plan);
+        if (j->c.rank != 0)
+            snprintf(j->tmp, sizeof j->tmp, "%s", t);
         int64_t off_me = 0, off_next = 0, total = 0;
-        for (int r = 0; r <= c.size; r++) {
-            int64_t v = ckpt_wire_get_i64(&plan);
-            if (r == c.rank)
+        for (int r = 0; r <= j->c.size; r++) {
+            int64_t v = ckpt_wire_get_i64(&j->plan);
+            if (r == j->c.rank)
                 off_me = v;
-            if (r == c.rank + 1)
+            if (r == j->c.rank + 1)
                 off_next = v;
-            if (r == c.size)
+            if (r == j->c.size)
                 total = v; /* all ranks' assignments: where the shared-file plan starts */
         }
-        size_t assign_pos = plan.pos;
+        size_t assign_pos = j->plan.pos;
         int64_t *mine = malloc((size_t)(off_next - off_me + 1) * sizeof *mine);
-        ckpt_shared_tensor *shared = NULL;
-        int64_t nshared = 0;
-        if (!mine || plan.failed || off_next - off_me != ckpt_plan_local_boxes(state) || total < 0) {
-            rc = ckpt_error(plan.failed || mine ? CKPT_ECORRUPT : CKPT_ENOMEM, "cannot decode the save plan");
+        if (!mine || j->plan.failed || off_next - off_me != ckpt_plan_local_boxes(state) || total < 0) {
+            rc = ckpt_error(j->plan.failed || mine ? CKPT_ECORRUPT : CKPT_ENOMEM, "cannot decode the save plan");
         } else {
-            plan.pos = assign_pos + (size_t)off_me * sizeof(int64_t);
-            ckpt_wire_get_bytes(&plan, mine, (size_t)(off_next - off_me) * sizeof *mine);
-            plan.pos = assign_pos + (size_t)total * sizeof(int64_t);
-            if (plan.failed)
+            j->plan.pos = assign_pos + (size_t)off_me * sizeof(int64_t);
+            ckpt_wire_get_bytes(&j->plan, mine, (size_t)(off_next - off_me) * sizeof *mine);
+            j->plan.pos = assign_pos + (size_t)total * sizeof(int64_t);
+            if (j->plan.failed)
                 rc = ckpt_error(CKPT_ECORRUPT, "cannot decode the save plan");
-            else if (opts->layout == CKPT_LAYOUT_SHARED)
-                rc = decode_shared(&plan, &shared, &nshared);
+            else if (j->o.layout == CKPT_LAYOUT_SHARED)
+                rc = decode_shared(&j->plan, &j->shared, &j->nshared);
             if (rc == CKPT_OK) {
-                stored = calloc((size_t)nshared + 1, sizeof *stored);
-                rc = stored ? write_local(&c, tmp, state, mine, opts, shared, nshared, stored, &result)
-                            : ckpt_error(CKPT_ENOMEM, "out of memory");
+                j->stored = calloc((size_t)j->nshared + 1, sizeof *j->stored);
+                rc = j->stored ? build_items(j, state, mine) : ckpt_error(CKPT_ENOMEM, "out of memory");
             }
         }
-        free(shared);
         free(mine);
     }
-    if ((rc = ckpt_comm_agree(&c, rc)) != CKPT_OK)
-        goto out;
-
-    /* 4. checksums to rank 0, which writes the index and commits */
-    if ((rc = ckpt_comm_gather(&c, &result, &all, &lens)) != CKPT_OK)
-        goto out;
-    if (c.rank == 0) {
-        char ipath[4096];
-        rc = absorb_results(ix, all, lens, c.size);
-        if (opts->layout == CKPT_LAYOUT_SHARED)
-            for (int64_t t = 0; t < ix->ntensors; t++)
-                ix->tensors[t].stored_bytes = stored[t];
-        if (rc == CKPT_OK)
-            rc = ckpt_path_join(ipath, sizeof ipath, tmp, CKPT_INDEX_FILE);
-        if (rc == CKPT_OK)
-            rc = ckpt_index_write(ix, ipath);
-        if (rc == CKPT_OK)
-            rc = ckpt_commit_finish(tmp, path, opts->overwrite, opts->fsync);
-        if (rc == CKPT_OK)
-            have_tmp = 0;
-    }
-    rc = ckpt_comm_share_root(&c, rc);
-
+    rc = ckpt_comm_agree(&j->c, rc);
 out:
-    if (c.rank == 0 && have_tmp)
-        ckpt_remove_tree(tmp);
     free(all);
     free(lens);
     free(assign);
     free(assign_off);
-    free(stored);
     ckpt_wire_free(&decl);
-    ckpt_wire_free(&plan);
+    if (rc) {
+        if (j->c.rank == 0 && j->have_tmp)
+            ckpt_remove_tree(j->tmp);
+        j->have_tmp = 0;
+    }
+    return rc;
+}
+
+int ckpt_save_write_shared(ckpt_save_job *j)
+{
+    char fpath[4096];
+    ckpt_io_codec codec = {j->o.compress, j->o.level, j->o.shuffle, j->o.threads};
+    int rc = ckpt_path_join(fpath, sizeof fpath, j->tmp, CKPT_SHARED_FILE);
+    /* collective: every rank takes part, even with nothing to write */
+    if (rc == CKPT_OK)
+        rc = ckpt_io_write_shared(j->c.active ? j->c.comm : MPI_COMM_NULL, fpath, j->shared, j->nshared, j->items,
+                                  j->item_tensor, j->item_round, j->nitems, &codec, j->o.fsync, j->stored);
+    return rc;
+}
+
+void ckpt_save_rank_file(const ckpt_save_job *j, char *buf, size_t len)
+{
+    char file[64];
+    ckpt_plan_rank_file(j->c.rank, file, sizeof file);
+    snprintf(buf, len, "%s/%s", j->tmp, file);
+}
+
+static int write_per_rank(ckpt_save_job *j)
+{
+    if (j->nitems == 0)
+        return CKPT_OK;
+    char fpath[4200];
+    ckpt_save_rank_file(j, fpath, sizeof fpath);
+    ckpt_io_codec codec = {j->o.compress, j->o.level, j->o.shuffle, j->o.threads};
+    return ckpt_io_write_rank_file(fpath, j->items, j->nitems, &codec, j->o.fsync);
+}
+
+int ckpt_save_finish(ckpt_save_job *j, int rc)
+{
+    ckpt_wire result = {0};
+    unsigned char *all = NULL;
+    size_t *lens = NULL;
+    if (rc == CKPT_OK) {
+        ckpt_wire_i64(&result, j->nitems);
+        for (int64_t i = 0; i < j->nitems; i++) {
+            const ckpt_write_item *it = &j->items[i];
+            ckpt_wire_i64(&result, j->ids[i]);
+            ckpt_wire_i64(&result, it->stored_bytes);
+            ckpt_wire_i64(&result, it->pieces.count);
+            ckpt_wire_bytes(&result, it->checksums, (size_t)it->pieces.count * sizeof(uint64_t));
+        }
+        if (result.failed)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory encoding write results");
+    }
+    if ((rc = ckpt_comm_agree(&j->c, rc)) != CKPT_OK)
+        goto out;
+    /* checksums to rank 0, which writes the index and commits */
+    if ((rc = ckpt_comm_gather(&j->c, &result, &all, &lens)) != CKPT_OK)
+        goto out;
+    if (j->c.rank == 0) {
+        char ipath[4096];
+        rc = absorb_results(j->ix, all, lens, j->c.size);
+        if (rc == CKPT_OK && j->o.layout == CKPT_LAYOUT_SHARED)
+            for (int64_t t = 0; t < j->ix->ntensors; t++)
+                j->ix->tensors[t].stored_bytes = j->stored[t];
+        if (rc == CKPT_OK)
+            rc = ckpt_path_join(ipath, sizeof ipath, j->tmp, CKPT_INDEX_FILE);
+        if (rc == CKPT_OK)
+            rc = ckpt_index_write(j->ix, ipath);
+        if (rc == CKPT_OK && ckpt_fault("commit"))
+            rc = ckpt_error(CKPT_EIO, "injected fault before committing '%s' (CKPT_FAULT=commit)", j->path);
+        if (rc == CKPT_OK)
+            rc = ckpt_commit_finish(j->tmp, j->path, j->o.overwrite, j->o.fsync);
+        if (rc == CKPT_OK)
+            j->have_tmp = 0;
+    }
+    rc = ckpt_comm_share_root(&j->c, rc);
+out:
+    if (j->c.rank == 0 && j->have_tmp)
+        ckpt_remove_tree(j->tmp);
+    j->have_tmp = 0;
+    free(all);
+    free(lens);
     ckpt_wire_free(&result);
-    ckpt_index_free(ix);
-    ckpt_comm_close(&c);
+    return rc;
+}
+
+void ckpt_save_job_free(ckpt_save_job *j)
+{
+    for (int64_t i = 0; i < j->nitems; i++)
+        free(j->items[i].checksums);
+    free(j->items);
+    free(j->names);
+    free(j->ids);
+    free(j->item_tensor);
+    free(j->item_round);
+    free(j->shared);
+    free(j->stored);
+    ckpt_wire_free(&j->plan);
+    ckpt_index_free(j->ix);
+    ckpt_comm_close(&j->c);
+    memset(j, 0, sizeof *j);
+}
+
+int ckpt_save(MPI_Comm comm, const char *path, const ckpt_state *state, const ckpt_save_options *opts)
+{
+    ckpt_save_job j;
+    int rc = ckpt_save_prepare(&j, comm, path, state, opts);
+    if (rc == CKPT_OK) {
+        rc = j.o.layout == CKPT_LAYOUT_SHARED ? ckpt_save_write_shared(&j) : write_per_rank(&j);
+        rc = ckpt_save_finish(&j, rc);
+    }
+    ckpt_save_job_free(&j);
     return rc;
 }

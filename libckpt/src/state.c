@@ -268,6 +268,22 @@ int ckpt_state_set_attr(ckpt_state *s, const char *key, ckpt_attr_type type, int
         ((char *)a.bytes)[len] = '\0';
     }
     int pos = attr_search(s, key);
+    if (pos < 0) {
+        /* keys are HDF5 paths under /attributes: "a" and "a/b" cannot both exist */
+        size_t kl = strlen(key);
+        for (int i = 0; i < s->nattrs; i++) {
+            const char *e = s->attrs[i].key;
+            size_t el = strlen(e);
+            const char *shorter = el < kl ? e : key, *longer = el < kl ? key : e;
+            size_t sl = el < kl ? el : kl;
+            if (strncmp(shorter, longer, sl) == 0 && longer[sl] == '/') {
+                free(a.bytes);
+                return ckpt_error(CKPT_EINVAL,
+                                  "attribute key '%s' conflicts with existing key '%s': a key cannot also be a "
+                                  "group ('/'-prefix) of another", key, e);
+            }
+        }
+    }
     if (pos >= 0) {
         a.key = s->attrs[pos].key;
         s->attrs[pos].key = NULL;
