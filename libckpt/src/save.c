@@ -106,7 +106,7 @@ static int build_items(ckpt_save_job *j, const ckpt_state *s, const int64_t *ass
                 }
                 j->item_round[n] = rounds[j->item_tensor[n]]++;
             }
-            it->tensor = t->name;
+            it->tensor = strdup(t->name); /* an async save outlives the caller's state */
             it->dataset = j->names[n];
             it->dtype = t->dtype;
             it->box = t->boxes[b].box;
@@ -114,7 +114,7 @@ static int build_items(ckpt_save_job *j, const ckpt_state *s, const int64_t *ass
             ckpt_pieces_of(t->ndim, it->box.ext, ckpt_dtype_size(t->dtype), j->o.piece_bytes, &it->pieces);
             it->checksums = calloc((size_t)it->pieces.count + 1, sizeof *it->checksums);
             j->nitems++;
-            if (!it->checksums) {
+            if (!it->checksums || !it->tensor) {
                 rc = ckpt_error(CKPT_ENOMEM, "out of memory preparing the write");
                 goto out;
             }
@@ -417,8 +417,10 @@ out:
 
 void ckpt_save_job_free(ckpt_save_job *j)
 {
-    for (int64_t i = 0; i < j->nitems; i++)
+    for (int64_t i = 0; i < j->nitems; i++) {
         free(j->items[i].checksums);
+        free((char *)j->items[i].tensor);
+    }
     free(j->items);
     free(j->names);
     free(j->ids);

@@ -420,8 +420,12 @@ static void test_attrs_replace_and_order(void **st)
     expect_ok(ckpt_state_set_bytes(s, "mid/x", "q", 1));
     expect_ok(ckpt_state_set_int(s, "beta", 2));
     expect_ok(ckpt_state_set_int(s, "Alpha", 3));
-    expect_ok(ckpt_state_set_string(s, "alpha/b", "c"));
-    const char *keys[7] = {"Alpha", "alpha", "alpha/b", "beta", "mid/x", "step", "zeta"};
+    expect_ok(ckpt_state_set_string(s, "alpha.b", "c"));
+    /* a key may not also be the group of another key (both are HDF5 paths on disk) */
+    expect_err(ckpt_state_set_int(s, "alpha/b", 1), CKPT_EINVAL,
+               "attribute key 'alpha/b' conflicts with existing key 'alpha'");
+    expect_err(ckpt_state_set_int(s, "mid", 1), CKPT_EINVAL, "attribute key 'mid' conflicts with existing key 'mid/x'");
+    const char *keys[7] = {"Alpha", "alpha", "alpha.b", "beta", "mid/x", "step", "zeta"};
     const ckpt_attr_type types[7] = {CKPT_ATTR_INT,   CKPT_ATTR_DOUBLE, CKPT_ATTR_STRING, CKPT_ATTR_INT,
                                      CKPT_ATTR_BYTES, CKPT_ATTR_INT,    CKPT_ATTR_STRING};
     assert_int_equal(ckpt_state_num_attrs(s), 7);
