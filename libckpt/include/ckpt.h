@@ -418,6 +418,196 @@ const ckpt_state *ckpt_reader_attrs(const ckpt_reader *reader);
  * among f32/f64/f16/bf16. */
 int ckpt_dtype_can_cast(ckpt_dtype from, ckpt_dtype to);
 
+/* ------------------------------------------------------------------------- */
+/* Checkpoint manager: step-numbered checkpoints under one root directory     */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A manager keeps the checkpoints of one training run under a root directory,
+ * one per step, at ROOT/step-%08lld ("step-00001200"; a step of more than 8
+ * digits takes as many as it needs). Step directories that are not usable are
+ * told apart from those that are:
+ *
+ *   committed    a COMMITTED marker matching the index, and the index opens
+ *                (ckpt_reader_open succeeds): the only ones that count;
+ *   incomplete   a step directory without a COMMITTED marker;
+ *   corrupt      a marker, but the index does not match it or does not parse;
+ *   temporary    ROOT/step-N.tmp-*: a save in progress, or the debris of a save
+ *                that was interrupted (crash, kill -9, node failure).
+ *
+ * ckpt_manager_latest skips everything but committed checkpoints (warning
+ * about each it skips); retention counts and deletes only committed ones;
+ * ckpt_manager_clean_incomplete removes incomplete directories and debris.
+ * Names in ROOT that are not step directories are never touched. One job at
+ * a time may manage a root.
+ *
+ * Collective calls run over the manager's communicator (a dup of the one given
+ * to ckpt_manager_open; MPI_COMM_NULL gives a manager local to one process):
+ * rank 0 reads and changes the root, the other ranks wait, and all return the
+ * same status and message. Call them in the same order on every rank.
+ *
+ * A training loop with preemption (see ckpt_preempt_install):
+ *
+ *   ckpt_preempt_install();
+ *   ckpt_manager_open(MPI_COMM_WORLD, "ckpt", &mo, &m);
+ *   if (ckpt_manager_latest(m, &step, path, sizeof path) == CKPT_OK)
+ *       ckpt_load(MPI_COMM_WORLD, path, state, NULL);      // resume
+ *   for (step++; step <= last; step++) {
+ *       train_one_step();
+ *       int save, stop;
+ *       ckpt_manager_should_save(m, step, &save);
+ *       ckpt_preempt_requested(MPI_COMM_WORLD, &stop);
+ *       if (save || stop)
+ *           ckpt_manager_save(m, step, state, NULL);          // then retention
+ *       if (stop) {
+ *           ckpt_manager_close(m);
+ *           MPI_Finalize();
+ *           return CKPT_EXIT_REQUEUE;                          // "run me again"
+ *       }
+ *   }
+ */
+typedef struct ckpt_manager ckpt_manager;
+
+typedef enum ckpt_best_mode {
+    CKPT_BEST_MIN = 0, /* lower is better (a loss) */
+    CKPT_BEST_MAX = 1  /* higher is better (an accuracy) */
+} ckpt_best_mode;
+
+#define CKPT_MANAGER_OPTIONS_VERSION 1
+
+typedef struct ckpt_manager_options {
+    unsigned version;         /* CKPT_MANAGER_OPTIONS_VERSION */
+    /* Retention, applied after each save committed. A checkpoint survives when
+     * any rule keeps it; the newest committed one always survives. */
+    int keep_last;            /* the keep_last newest committed; 0 = keep all (default) */
+    int64_t keep_every;       /* also those whose step is a multiple of keep_every; 0 = off */
+    int keep_best;            /* also the keep_best best by best_metric; 0 = off */
+    const char *best_metric;  /* attribute key of the metric (a double, or an int); copied */
+    ckpt_best_mode best_mode; /* default CKPT_BEST_MIN */
+    /* Save policy (ckpt_manager_should_save); both 0 (default) = never. */
+    int64_t save_every_steps; /* steps that are multiples of this */
+    double save_every_secs;   /* when this many seconds passed since the last save */
+    /* Warnings (skipped checkpoints, debris, replaced directories), on rank 0.
+     * NULL (default): printed to stderr as "libckpt: warning: ...". */
+    void (*warn)(const char *msg, void *user);
+    void *warn_user;
+} ckpt_manager_options;
+
+/* Fills *opts with the defaults: keep all, no save policy, warnings to stderr. */
+void ckpt_manager_options_init(ckpt_manager_options *opts);
+
+/* Opens a manager of the checkpoints under `root`, creating the directory (and
+ * its parents) on rank 0 when missing; every rank must then see it (a shared
+ * file system). Collective over comm (MPI_COMM_NULL: this process alone); the
+ * timer of save_every_secs starts here. opts may be NULL (defaults). */
+int ckpt_manager_open(MPI_Comm comm, const char *root, const ckpt_manager_options *opts,
+                      ckpt_manager **out);
+
+/* Frees the manager (and its communicator: call it on every rank, before
+ * MPI_Finalize). NULL is a no-op. */
+void ckpt_manager_close(ckpt_manager *m);
+
+/* Writes ROOT/step-%08lld of `step` (>= 0) to buf; local. */
+int ckpt_manager_step_path(const ckpt_manager *m, int64_t step, char *buf, size_t len);
+
+/* The newest committed checkpoint: its step and path (path may be NULL).
+ * Rank 0 looks from the highest step down, skipping with a warning every
+ * directory that is not committed (and warning about debris), and tells all
+ * ranks. CKPT_ENOTFOUND when there is none. Collective. */
+int ckpt_manager_latest(ckpt_manager *m, int64_t *step, char *path, size_t len);
+
+typedef enum ckpt_entry_state {
+    CKPT_ENTRY_COMMITTED = 0,  /* usable: marker matches the index, which opens */
+    CKPT_ENTRY_INCOMPLETE = 1, /* step directory without a COMMITTED marker */
+    CKPT_ENTRY_CORRUPT = 2,    /* marker present, index damaged or not matching it */
+    CKPT_ENTRY_UNREADABLE = 3, /* cannot be judged: I/O error, newer format version; never removed */
+    CKPT_ENTRY_TEMPORARY = 4   /* step-N.tmp-*: a save in progress or debris of an interrupted one */
+} ckpt_entry_state;
+
+typedef struct ckpt_manager_entry {
+    int64_t step;
+    ckpt_entry_state state;
+    int status;       /* CKPT_OK, or the status ckpt_reader_open gave (why it is not committed) */
+    int64_t bytes;    /* bytes of the files in it */
+    int has_metric;   /* committed and holds the attribute best_metric (not NaN) */
+    double metric;
+    char name[256];   /* the directory's name inside the root */
+} ckpt_manager_entry;
+
+/* Every step directory and temporary directory under the root, by step (a
+ * step's directory before its temporaries), each opened to tell its state and
+ * read its metric. *entries is malloc'ed (caller frees; NULL when *n is 0).
+ * Local: this process reads the root, no communication. */
+int ckpt_manager_list(const ckpt_manager *m, ckpt_manager_entry **entries, int *n);
+
+/* Whether to save at `step`: 1 when save_every_steps divides it, or when
+ * save_every_secs have passed since the last save recorded (or since open),
+ * and `step` is not the step last saved. Rank 0's clock (monotonic) decides
+ * and every rank receives its answer. Collective. */
+int ckpt_manager_should_save(ckpt_manager *m, int64_t step, int *save);
+
+/* Records that `step` was saved now (ckpt_manager_save does it): restarts the
+ * save_every_secs timer and protects the step from retention. For saves made
+ * by other means; call it on every rank. Local. */
+int ckpt_manager_mark_saved(ckpt_manager *m, int64_t step);
+
+/* ckpt_save of `state` to ckpt_manager_step_path(step) (replacing an
+ * incomplete or corrupt directory of that step, with a warning), then
+ * ckpt_manager_mark_saved and ckpt_manager_apply_retention. A committed
+ * checkpoint of that step is CKPT_EEXIST unless opts->overwrite. When the save
+ * committed but retention failed, the status is retention's and the message
+ * says the step was saved. Collective; opts may be NULL. */
+int ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_state *state,
+                      const ckpt_save_options *opts);
+
+/* Deletes the committed checkpoints no retention rule keeps. Never deletes the
+ * newest committed one nor the step last saved, nor anything not committed.
+ * Each is first renamed to a step-N.tmp-del-* name and then removed, so an
+ * interrupted deletion leaves only debris. Rank 0 deletes, the others wait;
+ * *removed (may be NULL) gets the count on every rank. Collective. */
+int ckpt_manager_apply_retention(ckpt_manager *m, int *removed);
+
+/* Removes incomplete step directories and step-N.tmp-* debris (corrupt and
+ * unreadable ones are left for a person to look at). Call it only while no
+ * save into this root is running: it would take that save's temporary
+ * directory. Rank 0 removes, the others wait; *removed (may be NULL) gets the
+ * count on every rank. Collective. */
+int ckpt_manager_clean_incomplete(ckpt_manager *m, int *removed);
+
+/* ------------------------------------------------------------------------- */
+/* Preemption                                                                 */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * Exit status of a job that saved on preemption and wants to be run again:
+ * 75 is EX_TEMPFAIL of <sysexits.h>, "temporary failure, the user is invited to
+ * retry", which wrappers and schedulers read as "retry" and which no crash or
+ * ordinary failure produces. With SLURM: submit with --requeue and requeue on
+ * that code, e.g. in the batch script
+ *     srun ./train; rc=$?
+ *     if [ $rc -eq 75 ]; then scontrol requeue "$SLURM_JOB_ID"; fi
+ * and ask for a warning signal before the time limit (sbatch --signal=USR1@120).
+ * Under Open MPI's mpirun, signal mpirun with SIGUSR1: it forwards it to every
+ * rank and exits with the first non-zero rank status, i.e. 75. (A SIGTERM sent
+ * to mpirun itself makes it kill the ranks, leaving them no time to save.)
+ */
+#define CKPT_EXIT_REQUEUE 75
+
+/* Installs handlers for SIGTERM and SIGUSR1 that only set a flag (a volatile
+ * sig_atomic_t), with SA_RESTART so interrupted system calls resume. Neither
+ * signal then ends the process: the caller polls ckpt_preempt_requested, saves
+ * and exits. Calling it again re-installs the handlers (idempotent). */
+int ckpt_preempt_install(void);
+
+/* *requested = 1 when SIGTERM or SIGUSR1 arrived on any rank of comm since the
+ * install (or the last ckpt_preempt_clear), else 0; the same on every rank.
+ * Collective over comm (one MPI_Allreduce on it); MPI_COMM_NULL, or MPI not
+ * initialised: this process's flag alone. */
+int ckpt_preempt_requested(MPI_Comm comm, int *requested);
+
+/* Clears this process's flag (a job that saves on SIGUSR1 and goes on). */
+void ckpt_preempt_clear(void);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -5,6 +5,7 @@
 #include "commit.h"
 #include "dtype.h"
 #include "error.h"
+#include "gpu.h"
 #include "h5util.h"
 #include "io_per_rank.h"
 #include "piece.h"
@@ -317,8 +318,17 @@ int ckpt_reader_load(ckpt_reader *r, ckpt_state *s, const ckpt_load_options *opt
         if (ckpt_strmap_get(&r->ix->by_name, st->name) < 0)
             continue;
         for (int64_t j = 0; j < st->nboxes; j++) {
-            int rc = ckpt_reader_read(r, st->name, st->dtype, st->boxes[j].box.off, st->boxes[j].box.ext,
-                                      st->boxes[j].data, opts->verify);
+            void *dst = st->boxes[j].data, *host = dst;
+            size_t n = (size_t)(ckpt_box_volume(&st->boxes[j].box) * (int64_t)ckpt_dtype_size(st->dtype));
+            int dev = n > 0 && ckpt_gpu_is_device(dst);
+            if (dev && !(host = ckpt_gpu_host_alloc(n))) /* GPU memory: read into host, then copy */
+                return ckpt_error(CKPT_ENOMEM, "out of memory staging tensor '%s' for the GPU", st->name);
+            int rc = ckpt_reader_read(r, st->name, st->dtype, st->boxes[j].box.off, st->boxes[j].box.ext, host,
+                                      opts->verify);
+            if (rc == CKPT_OK && dev && (rc = ckpt_gpu_copy(dst, host, n)) != CKPT_OK)
+                ckpt_error_prefix("tensor '%s': ", st->name);
+            if (dev)
+                ckpt_gpu_host_free(host);
             if (rc)
                 return rc;
         }

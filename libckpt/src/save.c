@@ -6,6 +6,7 @@
 #include "io_shared.h"
 #include "save_job.h"
 #include "fault.h"
+#include "gpu.h"
 #include "strmap.h"
 #include "dtype.h"
 #include "error.h"
@@ -75,13 +76,16 @@ static int build_items(ckpt_save_job *j, const ckpt_state *s, const int64_t *ass
     j->ids = calloc((size_t)nlocal + 1, sizeof *j->ids);
     j->item_tensor = calloc((size_t)nlocal + 1, sizeof *j->item_tensor);
     j->item_round = calloc((size_t)nlocal + 1, sizeof *j->item_round);
+    j->device = calloc((size_t)nlocal + 1, sizeof *j->device);
+    j->host_copy = calloc((size_t)nlocal + 1, sizeof *j->host_copy);
     int *rounds = calloc((size_t)j->nshared + 1, sizeof *rounds);
     ckpt_strmap tindex = {0};
     int rc = CKPT_OK;
     for (int64_t t = 0; t < j->nshared && rc == CKPT_OK; t++)
         if (ckpt_strmap_put(&tindex, j->shared[t].name, t) != 0)
             rc = CKPT_ENOMEM;
-    if (!j->items || !j->names || !j->ids || !j->item_tensor || !j->item_round || !rounds || rc) {
+    if (!j->items || !j->names || !j->ids || !j->item_tensor || !j->item_round || !j->device || !j->host_copy ||
+        !rounds || rc) {
         rc = ckpt_error(CKPT_ENOMEM, "out of memory preparing the write");
         goto out;
     }
@@ -111,6 +115,7 @@ static int build_items(ckpt_save_job *j, const ckpt_state *s, const int64_t *ass
             it->dtype = t->dtype;
             it->box = t->boxes[b].box;
             it->data = t->boxes[b].data;
+            j->device[n] = ckpt_gpu_is_device(it->data);
             ckpt_pieces_of(t->ndim, it->box.ext, ckpt_dtype_size(t->dtype), j->o.piece_bytes, &it->pieces);
             it->checksums = calloc((size_t)it->pieces.count + 1, sizeof *it->checksums);
             j->nitems++;
@@ -336,12 +341,40 @@ out:
     return rc;
 }
 
+int ckpt_save_stage_device_item(ckpt_save_job *j, int64_t i)
+{
+    if (!j->device[i] || j->host_copy[i])
+        return CKPT_OK;
+    ckpt_write_item *it = &j->items[i];
+    size_t n = (size_t)(ckpt_box_volume(&it->box) * (int64_t)ckpt_dtype_size(it->dtype));
+    j->host_copy[i] = ckpt_gpu_host_alloc(n);
+    if (!j->host_copy[i])
+        return ckpt_error(CKPT_ENOMEM, "out of memory staging tensor '%s' from the GPU", it->tensor);
+    int rc = ckpt_gpu_copy(j->host_copy[i], it->data, n);
+    if (rc)
+        return ckpt_error_prefix("tensor '%s': ", it->tensor);
+    it->data = j->host_copy[i];
+    return CKPT_OK;
+}
+
+int ckpt_save_stage_device(ckpt_save_job *j)
+{
+    for (int64_t i = 0; i < j->nitems; i++) {
+        int rc = ckpt_save_stage_device_item(j, i);
+        if (rc)
+            return rc;
+    }
+    return CKPT_OK;
+}
+
 int ckpt_save_write_shared(ckpt_save_job *j)
 {
     char fpath[4096];
     ckpt_io_codec codec = {j->o.compress, j->o.level, j->o.shuffle, j->o.threads};
     int rc = ckpt_path_join(fpath, sizeof fpath, j->tmp, CKPT_SHARED_FILE);
     /* collective: every rank takes part, even with nothing to write */
+    if (rc == CKPT_OK)
+        rc = ckpt_save_stage_device(j);
     if (rc == CKPT_OK)
         rc = ckpt_io_write_shared(j->c.active ? j->c.comm : MPI_COMM_NULL, fpath, j->shared, j->nshared, j->items,
                                   j->item_tensor, j->item_round, j->nitems, &codec, j->o.fsync, j->stored);
@@ -362,7 +395,8 @@ static int write_per_rank(ckpt_save_job *j)
     char fpath[4200];
     ckpt_save_rank_file(j, fpath, sizeof fpath);
     ckpt_io_codec codec = {j->o.compress, j->o.level, j->o.shuffle, j->o.threads};
-    return ckpt_io_write_rank_file(fpath, j->items, j->nitems, &codec, j->o.fsync);
+    int rc = ckpt_save_stage_device(j);
+    return rc ? rc : ckpt_io_write_rank_file(fpath, j->items, j->nitems, &codec, j->o.fsync);
 }
 
 int ckpt_save_finish(ckpt_save_job *j, int rc)
@@ -420,7 +454,10 @@ void ckpt_save_job_free(ckpt_save_job *j)
     for (int64_t i = 0; i < j->nitems; i++) {
         free(j->items[i].checksums);
         free((char *)j->items[i].tensor);
+        ckpt_gpu_host_free(j->host_copy[i]);
     }
+    free(j->device);
+    free(j->host_copy);
     free(j->items);
     free(j->names);
     free(j->ids);

@@ -25,10 +25,15 @@ typedef struct ckpt_save_job {
     char (*names)[32];
     int64_t *ids, *item_tensor;
     int *item_round;
+    int *device;       /* item data is in GPU memory */
+    void **host_copy;  /* host (pinned) copies of device items, owned */
 } ckpt_save_job;
 
 int ckpt_save_prepare(ckpt_save_job *j, MPI_Comm comm, const char *path, const ckpt_state *state,
                       const ckpt_save_options *opts);
+/* Copies device-memory items to host buffers the job owns (synchronous writers). */
+int ckpt_save_stage_device(ckpt_save_job *j);
+int ckpt_save_stage_device_item(ckpt_save_job *j, int64_t i);
 /* The shared-layout write (collective). */
 int ckpt_save_write_shared(ckpt_save_job *j);
 /* This rank's data file in the file-per-rank layout. */

@@ -11,6 +11,7 @@
  * only its commit is deferred. */
 #include "ckpt.h"
 #include "error.h"
+#include "gpu.h"
 #include "io_per_rank.h"
 #include "commit.h"
 #include "dtype.h"
@@ -39,6 +40,8 @@ struct ckpt_saver {
     int done;        /* writer finished (file closed) */
     int status;      /* writer status */
     char errmsg[CKPT_ERRMSG_MAX];
+    int stage_status; /* the caller thread's staging status (GPU copies), owned by that thread */
+    char stage_msg[CKPT_ERRMSG_MAX];
 };
 
 void ckpt_saver_options_init(ckpt_saver_options *o)
@@ -133,8 +136,10 @@ static int writer_status(ckpt_saver *sv)
         sv->thread_running = 0;
     }
     if (sv->status)
-        ckpt_error(sv->status, "%s", sv->errmsg);
-    return sv->status;
+        return ckpt_error(sv->status, "%s", sv->errmsg);
+    if (sv->stage_status)
+        return ckpt_error(sv->stage_status, "%s", sv->stage_msg);
+    return CKPT_OK;
 }
 
 int ckpt_saver_wait(ckpt_saver *sv)
@@ -187,6 +192,7 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
         return rc;
     }
     sv->in_flight = 1;
+    sv->status = sv->stage_status = CKPT_OK;
     ckpt_save_job *j = &sv->job;
     if (j->o.layout == CKPT_LAYOUT_SHARED) {
         sv->done = 1;
@@ -197,12 +203,19 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
     }
     sv->ready = sv->written = 0;
     sv->done = 0;
-    sv->status = CKPT_OK;
+    sv->status = sv->stage_status = CKPT_OK;
     if (j->nitems == 0) {
         sv->done = 1;
         return CKPT_OK;
     }
     if (sv->no_copy) {
+        int rc = ckpt_save_stage_device(j); /* GPU memory cannot be written in place */
+        if (rc) {
+            sv->done = 1;
+            sv->status = rc;
+            memcpy(sv->errmsg, ckpt_errmsg(), sizeof sv->errmsg);
+            return CKPT_OK;
+        }
         if (pthread_create(&sv->thread, NULL, writer_main, sv) != 0) {
             sv->done = 1;
             sv->status = ckpt_error(CKPT_ENOMEM, "cannot start the background writer thread");
@@ -220,12 +233,10 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
         need += b <= sv->budget ? b : 0;
     }
     int64_t want = need < sv->budget ? need : sv->budget;
-    if (want > sv->stage_cap) {
-        unsigned char *p = realloc(sv->stage, (size_t)want);
-        if (p) {
-            sv->stage = p;
-            sv->stage_cap = want;
-        }
+    if (want > sv->stage_cap) { /* pinned when a GPU is present: device copies run at full speed */
+        ckpt_gpu_host_free(sv->stage);
+        sv->stage = ckpt_gpu_host_alloc((size_t)want);
+        sv->stage_cap = sv->stage ? want : 0;
     }
     if (pthread_create(&sv->thread, NULL, writer_main, sv) != 0) {
         sv->done = 1;
@@ -239,6 +250,14 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
         ckpt_write_item *it = &j->items[i];
         int64_t b = ckpt_box_volume(&it->box) * (int64_t)ckpt_dtype_size(it->dtype);
         if (b > sv->stage_cap) { /* larger than the whole buffer: written from the caller's memory */
+            if (j->device[i]) { /* ...after a host copy, for GPU memory */
+                wait_written(sv, i);
+                int rc = ckpt_save_stage_device_item(j, i);
+                if (rc && !sv->stage_status) { /* reported at wait */
+                    sv->stage_status = rc;
+                    memcpy(sv->stage_msg, ckpt_errmsg(), sizeof sv->stage_msg);
+                }
+            }
             publish(sv, i + 1);
             wait_written(sv, i + 1);
             continue;
@@ -247,7 +266,10 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
             wait_written(sv, i);
             used = 0;
         }
-        memcpy(sv->stage + used, it->data, (size_t)b);
+        if (ckpt_gpu_copy(sv->stage + used, it->data, (size_t)b) != CKPT_OK && !sv->stage_status) {
+            sv->stage_status = CKPT_EIO;
+            memcpy(sv->stage_msg, ckpt_errmsg(), sizeof sv->stage_msg);
+        }
         it->data = sv->stage + used;
         used += b;
         publish(sv, i + 1);
@@ -268,6 +290,6 @@ void ckpt_saver_free(ckpt_saver *sv)
     }
     pthread_mutex_destroy(&sv->mu);
     pthread_cond_destroy(&sv->cv);
-    free(sv->stage);
+    ckpt_gpu_host_free(sv->stage);
     free(sv);
 }

@@ -1,0 +1,109 @@
+/* make_ckpt -- small one-process checkpoints that differ in known ways, for the shard-diff and
+ * shard-inspect tests. No MPI_Init: ckpt_save with MPI_COMM_NULL is a one-process job.
+ *
+ *   make_ckpt DIR VARIANT
+ *
+ *   base      w f32 [4, 5] (w[0][0] is a quiet NaN), b f64 [5], n i64 [3], h f16 [4];
+ *             attributes step=7, lr=0.001, name="small", blob=3 bytes
+ *   eps       base with b[2] + 1e-6
+ *   nanbits   base with another NaN payload in w[0][0]
+ *   negzero   base with b[0] = -0.0 instead of +0.0
+ *   missing   base without n, with an extra tensor x; lr=0.002, no name attribute, step a string
+ *   shape     base with w of shape [5, 4]
+ *   dtype     base with b saved as f32
+ *   big       one f32 tensor [1000, 1000] of i * 0.5 (4 MB, many pieces: --max-read tests)
+ *   bigdiff   big with element [999, 998] + 1 and element [3, 7] + 0.25 */
+#include <ckpt.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "make_ckpt: %s: %s\n", what, ckpt_errmsg());
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: make_ckpt DIR VARIANT\n");
+        return 2;
+    }
+    const char *dir = argv[1], *v = argv[2];
+    ckpt_state *s;
+    if (ckpt_state_create(&s))
+        return fail("create");
+    int rc = 0;
+    float w[20];
+    double b[5] = {0.0, 1.5, 2.25, -3.0, 1e10};
+    float bf[5];
+    int64_t n[3] = {-5, 0, INT64_C(9007199254740993)};
+    uint16_t h[4] = {0x3c00, 0xc000, 0x7c00, 0x0001}; /* 1, -2, +inf, smallest subnormal */
+    float *big = NULL;
+    int64_t ws[2] = {4, 5}, bs[1] = {5}, ns[1] = {3}, hs[1] = {4}, bigs[2] = {1000, 1000};
+    for (int i = 0; i < 20; i++)
+        w[i] = (float)i * 0.25f;
+    uint32_t qnan = 0x7fc00000u, other = 0x7fc00001u;
+    memcpy(&w[0], strcmp(v, "nanbits") ? &qnan : &other, 4);
+    if (!strcmp(v, "eps"))
+        b[2] += 1e-6;
+    if (!strcmp(v, "negzero"))
+        b[0] = -0.0;
+    if (!strcmp(v, "big") || !strcmp(v, "bigdiff")) {
+        big = malloc(sizeof(float) * 1000 * 1000);
+        for (int i = 0; i < 1000 * 1000; i++)
+            big[i] = (float)(i % 4096) * 0.5f;
+        if (!strcmp(v, "bigdiff")) {
+            big[999 * 1000 + 998] += 1.0f;
+            big[3 * 1000 + 7] += 0.25f;
+        }
+        rc = ckpt_state_add_replicated(s, "big", CKPT_F32, 2, bigs, big);
+    } else {
+        if (!strcmp(v, "shape")) {
+            ws[0] = 5;
+            ws[1] = 4;
+        }
+        rc = ckpt_state_add_replicated(s, "w", CKPT_F32, 2, ws, w);
+        if (!rc && !strcmp(v, "dtype")) {
+            for (int i = 0; i < 5; i++)
+                bf[i] = (float)b[i];
+            rc = ckpt_state_add_replicated(s, "b", CKPT_F32, 1, bs, bf);
+        } else if (!rc) {
+            rc = ckpt_state_add_replicated(s, "b", CKPT_F64, 1, bs, b);
+        }
+        if (!rc && strcmp(v, "missing"))
+            rc = ckpt_state_add_replicated(s, "n", CKPT_I64, 1, ns, n);
+        if (!rc && !strcmp(v, "missing"))
+            rc = ckpt_state_add_replicated(s, "x", CKPT_I64, 1, ns, n);
+        if (!rc)
+            rc = ckpt_state_add_replicated(s, "h", CKPT_F16, 1, hs, h);
+        unsigned char blob[3] = {0xde, 0xad, 0x01};
+        if (!rc && !strcmp(v, "missing"))
+            rc = ckpt_state_set_string(s, "step", "seven");
+        else if (!rc)
+            rc = ckpt_state_set_int(s, "step", 7);
+        if (!rc)
+            rc = ckpt_state_set_double(s, "lr", strcmp(v, "missing") ? 0.001 : 0.002);
+        if (!rc && strcmp(v, "missing"))
+            rc = ckpt_state_set_string(s, "name", "small \"one\"");
+        if (!rc)
+            rc = ckpt_state_set_bytes(s, "blob", blob, sizeof blob);
+    }
+    if (rc) {
+        ckpt_state_free(s);
+        free(big);
+        return fail("state");
+    }
+    ckpt_save_options o;
+    ckpt_save_options_init(&o);
+    o.overwrite = 1;
+    o.fsync = 0;
+    o.piece_bytes = 64 * 1024;
+    rc = ckpt_save(MPI_COMM_NULL, dir, s, &o);
+    ckpt_state_free(s);
+    free(big);
+    return rc ? fail("save") : 0;
+}
