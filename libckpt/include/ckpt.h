@@ -350,6 +350,55 @@ void ckpt_load_options_init(ckpt_load_options *opts);
 int ckpt_load(MPI_Comm comm, const char *path, ckpt_state *state, const ckpt_load_options *opts);
 
 /* ------------------------------------------------------------------------- */
+/* Writer: one process writes the checkpoint N ranks would have written       */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * For offline tools (resharding, merging, conversion): declare tensors and
+ * which rank owns which box, then write the data piece by piece -- memory stays
+ * at what the caller passes per call -- and commit atomically. The result is
+ * indistinguishable from a ckpt_save by world_size ranks with those boxes (same
+ * planner: coverage checked, identical boxes of several ranks are replicas).
+ * No MPI needed. Declarations close at the first write.
+ */
+typedef struct ckpt_writer ckpt_writer;
+
+/* Starts a checkpoint at `path` as `world_size` ranks would write it, with the
+ * layout, compression and piece size of opts (NULL: defaults). */
+int ckpt_writer_open(const char *path, int world_size, const ckpt_save_options *opts, ckpt_writer **out);
+
+/* Declares a tensor (global shape and the dtype written). */
+int ckpt_writer_add_tensor(ckpt_writer *w, const char *name, ckpt_dtype dtype, int ndim, const int64_t *shape);
+
+/* Declares that `rank` holds box [offset, offset+extent) of a declared tensor. */
+int ckpt_writer_add_box(ckpt_writer *w, const char *name, const int64_t *offset, const int64_t *extent, int rank);
+
+/* Sets the checkpoint's attributes (copies those of `attrs`). */
+int ckpt_writer_set_attrs(ckpt_writer *w, const ckpt_state *attrs);
+
+/* The k-th checksum piece of the j-th saved box of a tensor (boxes in the
+ * index's order, after replica removal): its offset and extent. With k = -1
+ * only *npieces is set. The natural unit of ckpt_writer_write. */
+int ckpt_writer_box_piece(ckpt_writer *w, const char *name, int64_t j, int64_t k, int64_t *offset, int64_t *extent,
+                          int64_t *npieces);
+
+/* Writes the region [offset, offset+extent) of a tensor from `data` (row-major,
+ * the tensor's dtype). The region must lie in one saved box and consist of
+ * whole pieces of it; every piece must be written exactly once before commit. */
+int ckpt_writer_write(ckpt_writer *w, const char *name, const int64_t *offset, const int64_t *extent,
+                      const void *data);
+
+/* Checks that every piece was written, writes the index and commits; frees the
+ * writer whatever the outcome. */
+int ckpt_writer_commit(ckpt_writer *w);
+
+/* Abandons the checkpoint (removes what was written) and frees the writer. */
+void ckpt_writer_abort(ckpt_writer *w);
+
+/* The on-disk name of a layout ("file-per-rank", "shared"). */
+const char *ckpt_layout_name(ckpt_layout layout);
+
+/* ------------------------------------------------------------------------- */
 /* Reader: a committed checkpoint seen from one process, no MPI needed        */
 /* ------------------------------------------------------------------------- */
 

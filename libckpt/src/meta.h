@@ -64,7 +64,5 @@ int ckpt_index_read(const char *path, ckpt_index **out);
 /* Builds the name lookup; returns CKPT_ECORRUPT on duplicate names. */
 int ckpt_index_build_lookup(ckpt_index *ix);
 
-/* The layout's name on disk ("file-per-rank", "shared"). */
-const char *ckpt_layout_name(ckpt_layout l);
 
 #endif
