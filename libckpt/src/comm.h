@@ -1,6 +1,7 @@
 /* comm.h -- the library's private communicator and the collective helpers the save and load
- * paths use: error agreement, gather to rank 0, broadcast from rank 0. Only save.c, load.c
- * and this file call MPI. Without MPI (not initialised, or MPI_COMM_NULL) a comm is a
+ * paths use: error agreement, gather to rank 0, broadcast from rank 0. MPI is called only by
+ * the collective entry points (save, saver, load, manager, preempt), io_shared (the MPI-IO
+ * driver) and this file; the readers, writer and everything below never do. Without MPI (not initialised, or MPI_COMM_NULL) a comm is a
  * one-rank stand-in and every helper is local. */
 #ifndef CKPT_COMM_H
 #define CKPT_COMM_H
