@@ -726,15 +726,17 @@ static int retain(const ckpt_manager *m, int64_t *removed)
     return rc;
 }
 
-int ckpt_manager_apply_retention(ckpt_manager *m, int *removed)
+/* Rank 0 removes (what = retain or clean); every rank learns the outcome and the count. */
+static int remove_on_root(ckpt_manager *m, int (*what)(const ckpt_manager *, int64_t *), const char *fn,
+                          int *removed)
 {
     ckpt_error_clear();
     if (!m)
-        return ckpt_error(CKPT_EINVAL, "ckpt_manager_apply_retention: manager is NULL");
+        return ckpt_error(CKPT_EINVAL, "%s: manager is NULL", fn);
     int64_t n = 0;
     int rc = CKPT_OK;
     if (m->c.rank == 0)
-        rc = retain(m, &n);
+        rc = what(m, &n);
     rc = ckpt_comm_share_root(&m->c, rc);
     int brc = bcast_i64(m, &n, 1);
     if (rc == CKPT_OK)
@@ -742,6 +744,11 @@ int ckpt_manager_apply_retention(ckpt_manager *m, int *removed)
     if (removed)
         *removed = (int)n;
     return rc;
+}
+
+int ckpt_manager_apply_retention(ckpt_manager *m, int *removed)
+{
+    return remove_on_root(m, retain, "ckpt_manager_apply_retention", removed);
 }
 
 /* Rank 0: removes incomplete step directories and temporary debris. */
@@ -786,18 +793,5 @@ static int clean(const ckpt_manager *m, int64_t *removed)
 
 int ckpt_manager_clean_incomplete(ckpt_manager *m, int *removed)
 {
-    ckpt_error_clear();
-    if (!m)
-        return ckpt_error(CKPT_EINVAL, "ckpt_manager_clean_incomplete: manager is NULL");
-    int64_t n = 0;
-    int rc = CKPT_OK;
-    if (m->c.rank == 0)
-        rc = clean(m, &n);
-    rc = ckpt_comm_share_root(&m->c, rc);
-    int brc = bcast_i64(m, &n, 1);
-    if (rc == CKPT_OK)
-        rc = brc;
-    if (removed)
-        *removed = (int)n;
-    return rc;
+    return remove_on_root(m, clean, "ckpt_manager_clean_incomplete", removed);
 }

@@ -309,6 +309,20 @@ static int read_table(hid_t g, const char *name, hid_t memtype, size_t recsize, 
     return rc;
 }
 
+/* Frees a table read by read_table, with the strings HDF5 allocated inside its records. */
+static void free_table(hid_t memtype, int64_t n, void *buf)
+{
+    if (!buf)
+        return;
+    if (n > 0) {
+        hsize_t dims = (hsize_t)n;
+        hid_t sp = H5Screate_simple(1, &dims, NULL);
+        H5Dvlen_reclaim(memtype, sp, H5P_DEFAULT, buf);
+        H5Sclose(sp);
+    }
+    free(buf);
+}
+
 static herr_t attr_visit(hid_t obj, const char *name, const H5O_info_t *info, void *arg)
 {
     read_ctx *c = arg;
@@ -534,30 +548,9 @@ int ckpt_index_read(const char *path, ckpt_index **out)
     }
     rc = ckpt_index_build_lookup(ix);
 out:
-    if (rt) {
-        hsize_t n = (hsize_t)nt;
-        hid_t sp = H5Screate_simple(1, &n, NULL);
-        if (nt)
-            H5Dvlen_reclaim(tt, sp, H5P_DEFAULT, rt);
-        H5Sclose(sp);
-        free(rt);
-    }
-    if (rb) {
-        hsize_t n = (hsize_t)nb;
-        hid_t sp = H5Screate_simple(1, &n, NULL);
-        if (nb)
-            H5Dvlen_reclaim(bt, sp, H5P_DEFAULT, rb);
-        H5Sclose(sp);
-        free(rb);
-    }
-    if (files) {
-        hsize_t n = (hsize_t)nf;
-        hid_t sp = H5Screate_simple(1, &n, NULL);
-        if (nf)
-            H5Dvlen_reclaim(str, sp, H5P_DEFAULT, files);
-        H5Sclose(sp);
-        free(files);
-    }
+    free_table(tt, nt, rt);
+    free_table(bt, nb, rb);
+    free_table(str, nf, files);
     if (bt >= 0) H5Tclose(bt);
     if (tt >= 0) H5Tclose(tt);
     if (str >= 0) H5Tclose(str);
