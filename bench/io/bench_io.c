@@ -1,6 +1,6 @@
 /* bench-io -- checkpoint save/load throughput against this machine's raw file bandwidth.
  *
- *   mpirun -n N bench-io [--size-mb S] [--dir DIR] [--load-ranks M] [--threads T] [--reps R]
+ *   mpirun -n N bench-io [--size-mb S] [--dir DIR] [--load-ranks M] [--threads T] [--load-threads T] [--reps R]
  *
  * Builds a synthetic state of S MiB in total (half f32, half bf16; values ~ N(0, 0.02) like
  * trained weights), Shard(0) over N ranks. For each layout x compression setting it saves the
@@ -184,7 +184,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     long size_mb = 1024;
     const char *dir = "bench-io-out";
-    int m = nranks > 1 ? nranks - 1 : 1, threads = 1, reps = 1;
+    int m = nranks > 1 ? nranks - 1 : 1, threads = 1, reps = 1, load_threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size-mb") && i + 1 < argc)
             size_mb = atol(argv[++i]);
@@ -194,11 +194,13 @@ int main(int argc, char **argv)
             m = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--load-threads") && i + 1 < argc)
+            load_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else {
             if (rank == 0)
-                fprintf(stderr, "usage: mpirun -n N bench-io [--size-mb S] [--dir DIR] [--load-ranks M] [--threads T] [--reps R]\n");
+                fprintf(stderr, "usage: mpirun -n N bench-io [--size-mb S] [--dir DIR] [--load-ranks M] [--threads T] [--load-threads T] [--reps R]\n");
             MPI_Finalize();
             return 2;
         }
@@ -278,8 +280,8 @@ int main(int argc, char **argv)
     double gb = (double)total / 1e9;
     if (rank == 0) {
         printf("bench-io: %.2f GB state (%d f32 + %d bf16 tensors [rows, %d], values ~ N(0, 0.02)), saved by N=%d ranks, "
-               "loaded resharded by M=%d ranks; %d compression thread(s) per rank; best of %d\n",
-               gb, NTENSORS, NTENSORS, COLS, nranks, m, threads, reps);
+               "loaded resharded by M=%d ranks; %d compression / %d decompression thread(s) per rank; best of %d\n",
+               gb, NTENSORS, NTENSORS, COLS, nranks, m, threads, load_threads, reps);
         printf("raw write+fsync, one file per rank: %6.2f GB/s   raw pread of the same bytes by M ranks: %6.2f GB/s\n",
                gb / raw_w, gb / raw_r);
         printf("%-22s %9s %7s %9s %7s %7s %10s\n", "setting", "save GB/s", "x raw", "load GB/s", "x raw", "ratio",
@@ -335,9 +337,12 @@ int main(int argc, char **argv)
                     ckpt_state_add_tensor(l, t[i].name, t[i].dtype, 2, t[i].shape, 0);
                     ckpt_state_add_box(l, t[i].name, loff[i], lext[i], lbuf[i]);
                 }
+                ckpt_load_options lo;
+                ckpt_load_options_init(&lo);
+                lo.threads = load_threads;
                 MPI_Barrier(lc);
                 t0 = now();
-                rc = ckpt_load(lc, path, l, NULL);
+                rc = ckpt_load(lc, path, l, &lo);
                 dt = now() - t0;
                 if (rc)
                     die("ckpt_load", rc);

@@ -333,6 +333,7 @@ void ckpt_saver_free(ckpt_saver *saver);
 typedef struct ckpt_load_options {
     unsigned version; /* CKPT_LOAD_OPTIONS_VERSION */
     int verify;       /* verify the checksum of every piece read; default 1 */
+    int threads;      /* decompression threads per rank (zstd, file-per-rank); default 1 */
 } ckpt_load_options;
 
 /* Fills *opts with the defaults of this library version. */
@@ -453,6 +454,9 @@ int ckpt_reader_box_info(const ckpt_reader *reader, int i, int64_t j, ckpt_box_i
  */
 int ckpt_reader_read(ckpt_reader *reader, const char *name, ckpt_dtype dtype,
                      const int64_t *offset, const int64_t *extent, void *buf, int verify);
+
+/* Threads used to decompress zstd pieces in ckpt_reader_read (default 1). */
+int ckpt_reader_set_threads(ckpt_reader *reader, int threads);
 
 /* Fills every box of `state` (and its attributes) from this checkpoint; the
  * non-collective core of ckpt_load. */

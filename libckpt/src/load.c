@@ -13,6 +13,7 @@ void ckpt_load_options_init(ckpt_load_options *o)
     memset(o, 0, sizeof *o);
     o->version = CKPT_LOAD_OPTIONS_VERSION;
     o->verify = 1;
+    o->threads = 1;
 }
 
 int ckpt_load(MPI_Comm comm, const char *path, ckpt_state *state, const ckpt_load_options *opts)

@@ -2,6 +2,7 @@
  * region reads that touch only the overlapping pieces, verifying their checksums. */
 #include "reader.h"
 #include "box.h"
+#include "codec_zstd.h"
 #include "commit.h"
 #include "dtype.h"
 #include "error.h"
@@ -12,6 +13,7 @@
 #include "state.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +38,17 @@ int ckpt_reader_open(const char *path, ckpt_reader **out)
     if (rc == CKPT_OK) {
         r->files = malloc(((size_t)r->ix->nfiles + 1) * sizeof *r->files);
         r->dsets = malloc(((size_t)r->ix->nboxes + 1) * sizeof *r->dsets);
-        if (!r->files || !r->dsets)
+        r->zinfo = malloc((size_t)r->ix->nboxes + 1);
+        r->threads = 1;
+        if (!r->files || !r->dsets || !r->zinfo)
             rc = ckpt_error(CKPT_ENOMEM, "out of memory opening '%s'", path);
         else {
             for (int i = 0; i < r->ix->nfiles; i++)
                 r->files[i] = -1;
-            for (int64_t i = 0; i < r->ix->nboxes; i++)
+            for (int64_t i = 0; i < r->ix->nboxes; i++) {
                 r->dsets[i] = -1;
+                r->zinfo[i] = -1;
+            }
         }
     }
     if (rc) {
@@ -70,6 +76,7 @@ void ckpt_reader_close(ckpt_reader *r)
     }
     ckpt_h5_unlock();
     free(r->dsets);
+    free(r->zinfo);
     free(r->files);
     ckpt_index_free(r->ix);
     free(r->buf);
@@ -141,7 +148,7 @@ static int ensure_dataset(ckpt_reader *r, int64_t bi)
     if (r->dsets[bi] >= 0)
         return CKPT_OK;
     const ckpt_ibox *b = &r->ix->boxes[bi];
-    char fpath[4096];
+    char fpath[4200];
     int rc = ckpt_path_join(fpath, sizeof fpath, r->path, r->ix->files[b->file]);
     if (rc)
         return rc;
@@ -178,6 +185,18 @@ typedef struct read_job {
     int64_t covered;
 } read_job;
 
+static int checksum_error(const ckpt_reader *r, int64_t bi, int64_t k, uint64_t exp, uint64_t got)
+{
+    const ckpt_ibox *b = &r->ix->boxes[bi];
+    const ckpt_itensor *t = &r->ix->tensors[b->tensor];
+    char bs[512];
+    return ckpt_error(CKPT_ECORRUPT,
+                      "checksum mismatch in tensor '%s', box %lld %s (written by rank %d), piece %lld of "
+                      "%lld, file '%s/%s' dataset %s: stored xxh3 %016" PRIx64 ", data has %016" PRIx64,
+                      t->name, (long long)(bi - t->first_box), ckpt_box_str(&b->box, bs, sizeof bs), b->writer,
+                      (long long)k, (long long)b->npieces, r->path, r->ix->files[b->file], b->dataset, exp, got);
+}
+
 static int read_piece(int64_t k, const ckpt_box *piece, void *arg)
 {
     read_job *j = arg;
@@ -213,18 +232,207 @@ static int read_piece(int64_t k, const ckpt_box *piece, void *arg)
     if (j->verify) {
         uint64_t got = ckpt_piece_checksum(target, (size_t)(pvol * (int64_t)ss));
         uint64_t exp = r->ix->checksums[b->first_piece + k];
-        if (got != exp) {
-            char bs[512];
-            return ckpt_error(CKPT_ECORRUPT,
-                              "checksum mismatch in tensor '%s', box %lld %s (written by rank %d), piece %lld of "
-                              "%lld, file '%s' dataset %s: stored xxh3 %016" PRIx64 ", data has %016" PRIx64,
-                              t->name, (long long)(j->bi - t->first_box), ckpt_box_str(&b->box, bs, sizeof bs),
-                              b->writer, (long long)k, (long long)b->npieces, fpath, b->dataset, exp, got);
-        }
+        if (got != exp)
+            return checksum_error(r, j->bi, k, exp, got);
     }
     if (!direct)
         ckpt_box_copy(&part, want, target, t->dtype, j->region, j->dst, j->ddt);
     j->covered += ckpt_box_volume(&part);
+    return CKPT_OK;
+}
+
+int ckpt_reader_set_threads(ckpt_reader *r, int threads)
+{
+    if (!r || threads < 1 || threads > 256)
+        return ckpt_error(CKPT_EINVAL, "ckpt_reader_set_threads: need a reader and 1..256 threads");
+    r->threads = threads;
+    return CKPT_OK;
+}
+
+/* Whether box bi's dataset (file-per-rank: chunks = pieces) is plain zstd (1) or shuffle+zstd
+ * (2), which this reader decompresses itself, in parallel; 0 leaves it to HDF5's pipeline. */
+static int zstd_kind(ckpt_reader *r, int64_t bi)
+{
+    if (r->zinfo[bi] >= 0)
+        return r->zinfo[bi];
+    int kind = 0;
+    if (r->ix->layout == CKPT_LAYOUT_PER_RANK && r->ix->tensors[r->ix->boxes[bi].tensor].ndim > 0) {
+        ckpt_h5_lock();
+        hid_t dcpl = H5Dget_create_plist(r->dsets[bi]);
+        int n = dcpl < 0 ? -1 : H5Pget_nfilters(dcpl);
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        if (n == 1 && H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == CKPT_FILTER_ZSTD)
+            kind = 1;
+        ncd = 8;
+        if (n == 2 && H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5Z_FILTER_SHUFFLE) {
+            ncd = 8;
+            if (H5Pget_filter2(dcpl, 1, &flags, &ncd, cd, 0, NULL, NULL) == CKPT_FILTER_ZSTD)
+                kind = 2;
+        }
+        if (dcpl >= 0)
+            H5Pclose(dcpl);
+        ckpt_h5_unlock();
+    }
+    r->zinfo[bi] = (signed char)kind;
+    return kind;
+}
+
+typedef struct zpiece {
+    int64_t k;
+    ckpt_box piece;
+} zpiece;
+
+typedef struct zread {
+    ckpt_reader *r;
+    int64_t bi;
+    int kind;
+    const ckpt_box *region;
+    void *dst;
+    ckpt_dtype ddt;
+    int verify;
+    zpiece *pieces;
+    int64_t n, next; /* work queue */
+    size_t chunk_bytes;
+    pthread_mutex_t mu;
+    int rc;
+    char msg[CKPT_ERRMSG_MAX];
+    int64_t covered;
+} zread;
+
+static int collect_piece(int64_t k, const ckpt_box *piece, void *arg)
+{
+    zread *z = arg;
+    z->pieces[z->n].k = k;
+    z->pieces[z->n].piece = *piece;
+    z->n++;
+    return 0;
+}
+
+static void *zread_worker(void *arg)
+{
+    zread *z = arg;
+    ckpt_reader *r = z->r;
+    const ckpt_ibox *b = &r->ix->boxes[z->bi];
+    const ckpt_itensor *t = &r->ix->tensors[b->tensor];
+    size_t es = ckpt_dtype_size(t->dtype);
+    size_t cap = z->chunk_bytes + 64;
+    unsigned char *comp = malloc(cap), *raw = malloc(z->chunk_bytes + 1);
+    ckpt_zstd_ctx *ctx = ckpt_codec_zstd_ctx_new();
+    for (;;) {
+        pthread_mutex_lock(&z->mu);
+        int64_t i = z->rc ? z->n : z->next++;
+        pthread_mutex_unlock(&z->mu);
+        if (i >= z->n)
+            break;
+        const zpiece *zp = &z->pieces[i];
+        int rc = (!comp || !raw || !ctx) ? ckpt_error(CKPT_ENOMEM, "out of memory decompressing '%s'", t->name)
+                                         : CKPT_OK;
+        hsize_t off[CKPT_MAX_NDIM], size = 0;
+        for (int d = 0; d < t->ndim; d++)
+            off[d] = (hsize_t)(zp->piece.off[d] - b->box.off[d]);
+        uint32_t mask = 0;
+        if (rc == CKPT_OK) {
+            ckpt_h5_lock();
+            if (H5Dget_chunk_storage_size(r->dsets[z->bi], off, &size) < 0 || size == 0) {
+                rc = ckpt_error(CKPT_ECORRUPT,
+                                "tensor '%s': cannot read dataset '%s' of data file '%s/%s' (truncated or damaged): "
+                                "the chunk of piece %lld is missing", t->name, b->dataset, r->path,
+                                r->ix->files[b->file], (long long)zp->k);
+            } else if (size > cap) {
+                unsigned char *nc = realloc(comp, size);
+                if (!nc)
+                    rc = ckpt_error(CKPT_ENOMEM, "out of memory decompressing '%s'", t->name);
+                else {
+                    comp = nc;
+                    cap = size;
+                }
+            }
+            if (rc == CKPT_OK && H5Dread_chunk(r->dsets[z->bi], H5P_DEFAULT, off, &mask, comp) < 0)
+                rc = ckpt_error(CKPT_ECORRUPT,
+                                "tensor '%s': cannot read dataset '%s' of data file '%s/%s' (truncated or damaged): "
+                                "the chunk of piece %lld cannot be read", t->name, b->dataset, r->path,
+                                r->ix->files[b->file], (long long)zp->k);
+            ckpt_h5_unlock();
+        }
+        size_t n = (size_t)ckpt_box_volume(&zp->piece) * es;
+        if (rc == CKPT_OK && mask != 0)
+            rc = ckpt_error(CKPT_EUNSUPPORTED, "tensor '%s': chunk %lld of %s skips filters (mask 0x%x)", t->name,
+                            (long long)zp->k, b->dataset, mask);
+        if (rc == CKPT_OK &&
+            ckpt_codec_zstd_decompress_chunk(ctx, z->kind == 2 ? es : 0, comp, size, raw, z->chunk_bytes) !=
+                z->chunk_bytes)
+            rc = ckpt_error(CKPT_ECORRUPT,
+                            "tensor '%s': cannot read dataset '%s' of data file '%s/%s' (truncated or damaged): the "
+                            "zstd chunk of piece %lld does not decompress", t->name, b->dataset, r->path,
+                            r->ix->files[b->file], (long long)zp->k);
+        if (rc == CKPT_OK && z->verify) {
+            /* the piece is the chunk's leading n bytes (edge chunks are padded at their end) */
+            uint64_t got = ckpt_piece_checksum(raw, n), exp = r->ix->checksums[b->first_piece + zp->k];
+            if (got != exp)
+                rc = checksum_error(r, z->bi, zp->k, exp, got);
+        }
+        ckpt_box part;
+        if (rc == CKPT_OK) {
+            ckpt_box_intersect(&zp->piece, z->region, &part);
+            ckpt_box_copy(&part, &zp->piece, raw, t->dtype, z->region, z->dst, z->ddt);
+        }
+        pthread_mutex_lock(&z->mu);
+        if (rc && !z->rc) {
+            z->rc = rc;
+            memcpy(z->msg, ckpt_errmsg(), sizeof z->msg);
+        }
+        if (rc == CKPT_OK)
+            z->covered += ckpt_box_volume(&part);
+        pthread_mutex_unlock(&z->mu);
+    }
+    free(comp);
+    free(raw);
+    ckpt_codec_zstd_ctx_free(ctx);
+    return NULL;
+}
+
+/* Reads the pieces of box bi overlapping the region through our own zstd, r->threads at once. */
+static int read_box_zstd(ckpt_reader *r, int64_t bi, int kind, const ckpt_box *region, void *dst, ckpt_dtype ddt,
+                         int verify, int64_t *covered)
+{
+    const ckpt_ibox *b = &r->ix->boxes[bi];
+    const ckpt_itensor *t = &r->ix->tensors[b->tensor];
+    ckpt_pieces pc;
+    ckpt_pieces_from(t->ndim, b->box.ext, b->piece_dim, b->piece_len, &pc);
+    zread z;
+    memset(&z, 0, sizeof z);
+    z.r = r;
+    z.bi = bi;
+    z.kind = kind;
+    z.region = region;
+    z.dst = dst;
+    z.ddt = ddt;
+    z.verify = verify;
+    z.chunk_bytes = (size_t)b->piece_len * ckpt_dtype_size(t->dtype);
+    for (int d = b->piece_dim + 1; d < t->ndim; d++)
+        z.chunk_bytes *= (size_t)b->box.ext[d];
+    z.pieces = malloc(((size_t)pc.count + 1) * sizeof *z.pieces);
+    if (!z.pieces)
+        return ckpt_error(CKPT_ENOMEM, "out of memory reading '%s'", t->name);
+    ckpt_pieces_foreach(&b->box, &pc, region, collect_piece, &z);
+    pthread_mutex_init(&z.mu, NULL);
+    int nt = r->threads < 1 ? 1 : r->threads;
+    if (nt > z.n)
+        nt = (int)(z.n ? z.n : 1);
+    pthread_t tids[256];
+    int started = 0;
+    for (int i = 1; i < nt; i++)
+        if (pthread_create(&tids[started], NULL, zread_worker, &z) == 0)
+            started++;
+    zread_worker(&z);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    pthread_mutex_destroy(&z.mu);
+    free(z.pieces);
+    if (z.rc)
+        return ckpt_error(z.rc, "%s", z.msg);
+    *covered += z.covered;
     return CKPT_OK;
 }
 
@@ -261,6 +469,13 @@ int ckpt_reader_read(ckpt_reader *r, const char *name, ckpt_dtype dtype, const i
             continue;
         if ((rc = ensure_dataset(r, bi)) != CKPT_OK)
             return ckpt_error_prefix("tensor '%s': ", name);
+        int kind = zstd_kind(r, bi);
+        if (kind) {
+            rc = read_box_zstd(r, bi, kind, &region, buf, dtype, verify, &job.covered);
+            if (rc)
+                return rc;
+            continue;
+        }
         ckpt_pieces pc;
         ckpt_pieces_from(t->ndim, b->box.ext, b->piece_dim, b->piece_len, &pc);
         job.bi = bi;
@@ -289,6 +504,9 @@ int ckpt_reader_load(ckpt_reader *r, ckpt_state *s, const ckpt_load_options *opt
     if (opts->version != CKPT_LOAD_OPTIONS_VERSION)
         return ckpt_error(CKPT_EINVAL, "load options version %u; this library expects %d (call "
                           "ckpt_load_options_init)", opts->version, CKPT_LOAD_OPTIONS_VERSION);
+    if (opts->threads < 1 || opts->threads > 256)
+        return ckpt_error(CKPT_EINVAL, "load option threads %d outside 1..256", opts->threads);
+    r->threads = opts->threads;
     char a[256], b[256];
     /* check everything before reading anything */
     for (int i = 0; i < s->ntensors; i++) {

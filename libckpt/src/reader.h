@@ -14,6 +14,8 @@ struct ckpt_reader {
     hid_t *dsets; /* per saved box, -1 until opened */
     unsigned char *buf; /* piece buffer */
     size_t buf_cap;
+    signed char *zinfo; /* per saved box: -1 unknown, 0 HDF5 pipeline, 1 zstd, 2 shuffle+zstd */
+    int threads;        /* decompression threads */
 };
 
 /* The index of an open reader (for tools and the planner). */
