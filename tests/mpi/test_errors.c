@@ -327,6 +327,43 @@ static void test_damaged_index(void **u)
     expect_everywhere(load_w("badindex", "w"), CKPT_ECORRUPT, "does not match its commit marker");
 }
 
+static void test_bad_zstd_level(void **u)
+{
+    (void)u;
+    char p[4200];
+    path_of(p, "badlevel");
+    ckpt_state *s = good_state();
+    ckpt_save_options o;
+    ckpt_save_options_init(&o);
+    o.compress = CKPT_COMPRESS_ZSTD;
+    o.level = 99;
+    expect_everywhere(ckpt_save(MPI_COMM_WORLD, p, s, &o), CKPT_EINVAL, "zstd level 99 is outside");
+    expect_nothing_left("badlevel");
+    ckpt_state_free(s);
+}
+
+static void test_filter_unavailable(void **u)
+{
+    (void)u;
+    char p[4200];
+    path_of(p, "zstdonly");
+    ckpt_state *s = good_state();
+    ckpt_save_options o;
+    ckpt_save_options_init(&o);
+    o.compress = CKPT_COMPRESS_ZSTD;
+    assert_int_equal(ckpt_save(MPI_COMM_WORLD, p, s, &o), CKPT_OK);
+    ckpt_state_free(s);
+    if (rank == nranks - 1) /* this rank plays a build without the zstd filter */
+        setenv("CKPT_FAULT", "no_zstd", 1);
+    int rc = load_w("zstdonly", "w");
+    unsetenv("CKPT_FAULT");
+    char want[64];
+    snprintf(want, sizeof want, "rank %d: ", nranks - 1);
+    expect_everywhere(rc, CKPT_EUNSUPPORTED, want);
+    if (!strstr(ckpt_errmsg(), "is compressed with HDF5 filter 32015 (") || !strstr(ckpt_errmsg(), "which this build cannot decode"))
+        fail_msg("rank %d: %s", rank, ckpt_errmsg());
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -353,7 +390,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wrong_name),      cmocka_unit_test(test_no_checkpoint),
         cmocka_unit_test(test_flipped_byte),    cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_shape_mismatch_on_load),
-        cmocka_unit_test(test_damaged_index),
+        cmocka_unit_test(test_damaged_index),   cmocka_unit_test(test_bad_zstd_level),
+        cmocka_unit_test(test_filter_unavailable),
     };
     int failed = cmocka_run_group_tests_name("errors", tests, NULL, NULL);
     int any = 0;
