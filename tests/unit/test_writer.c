@@ -136,6 +136,31 @@ static void test_errors(void **u)
     expect_err(ckpt_writer_commit(w), CKPT_ECOVERAGE, "cover 28 of its 56 elements");
 }
 
+/* The shared layout needs no MPI: one process writes data.h5 through the POSIX driver. */
+static void test_shared_save_without_mpi(void **u)
+{
+    (void)u;
+    char p[4200];
+    path_of(p, sizeof p, "nompi-shared");
+    int64_t shape[2] = {30, 7}, zero[2] = {0, 0};
+    float data[210], back[210];
+    pattern_fill(1, CKPT_F32, 2, shape, zero, shape, data);
+    ckpt_state *s;
+    expect_ok(ckpt_state_create(&s));
+    expect_ok(ckpt_state_add_replicated(s, "w", CKPT_F32, 2, shape, data));
+    ckpt_save_options o;
+    ckpt_save_options_init(&o);
+    o.layout = CKPT_LAYOUT_SHARED;
+    o.compress = CKPT_COMPRESS_ZSTD;
+    expect_ok(ckpt_save(MPI_COMM_NULL, p, s, &o));
+    ckpt_state_free(s);
+    expect_ok(ckpt_state_create(&s));
+    expect_ok(ckpt_state_add_replicated(s, "w", CKPT_F32, 2, shape, back));
+    expect_ok(ckpt_load(MPI_COMM_NULL, p, s, NULL));
+    assert_memory_equal(data, back, sizeof data);
+    ckpt_state_free(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
@@ -144,7 +169,7 @@ int main(int argc, char **argv)
     unit_rmtree(dir);
     mkdir(dir, 0755);
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_per_rank), cmocka_unit_test(test_shared_zstd),
-                                       cmocka_unit_test(test_errors)};
+                                       cmocka_unit_test(test_errors), cmocka_unit_test(test_shared_save_without_mpi)};
     int rc = cmocka_run_group_tests_name("unit.writer", tests, NULL, NULL);
     if (rc == 0)
         unit_rmtree(dir);
