@@ -377,6 +377,10 @@ int ckpt_writer_add_box(ckpt_writer *w, const char *name, const int64_t *offset,
 /* Sets the checkpoint's attributes (copies those of `attrs`). */
 int ckpt_writer_set_attrs(ckpt_writer *w, const ckpt_state *attrs);
 
+/* Plans the checkpoint now (declarations close) and gives the number of saved
+ * boxes of a tensor after replica removal -- the range of j below. */
+int ckpt_writer_num_boxes(ckpt_writer *w, const char *name, int64_t *nboxes);
+
 /* The k-th checksum piece of the j-th saved box of a tensor (boxes in the
  * index's order, after replica removal): its offset and extent. With k = -1
  * only *npieces is set. The natural unit of ckpt_writer_write. */
@@ -438,6 +442,11 @@ const char *ckpt_reader_library_version(const ckpt_reader *reader);
 int ckpt_reader_world_size(const ckpt_reader *reader);
 ckpt_layout ckpt_reader_layout(const ckpt_reader *reader);
 
+/* How the checkpoint was compressed ("none", or e.g. "zstd:1+shuffle"), and its
+ * checksum piece size in bytes. */
+const char *ckpt_reader_compression(const ckpt_reader *reader);
+int64_t ckpt_reader_piece_bytes(const ckpt_reader *reader);
+
 /* Tensors, in name order. */
 int ckpt_reader_num_tensors(const ckpt_reader *reader);
 int ckpt_reader_tensor_info(const ckpt_reader *reader, int i, ckpt_tensor_info *info);
@@ -470,6 +479,11 @@ const ckpt_state *ckpt_reader_attrs(const ckpt_reader *reader);
 /* 1 when a dtype can be converted to another on load: any dtype to itself, and
  * among f32/f64/f16/bf16. */
 int ckpt_dtype_can_cast(ckpt_dtype from, ckpt_dtype to);
+
+/* Converts n elements as loads do (round to nearest, ties to even, in one step
+ * even from f64; NaN stays NaN; overflow gives Inf). CKPT_EINVAL unless
+ * ckpt_dtype_can_cast(from, to). */
+int ckpt_dtype_convert(ckpt_dtype from, const void *src, ckpt_dtype to, void *dst, size_t n);
 
 /* ------------------------------------------------------------------------- */
 /* Checkpoint manager: step-numbered checkpoints under one root directory     */

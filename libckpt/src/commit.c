@@ -50,7 +50,7 @@ int ckpt_commit_prepare(const char *path, int overwrite, uint64_t nonce, char *t
         return ckpt_error(CKPT_ENOTFOUND, "cannot save to '%s': parent directory '%s' does not exist",
                           path, parent);
     if (lstat(path, &st) == 0 && !overwrite)
-        return ckpt_error(CKPT_EEXIST, "cannot save to '%s': it already exists (set overwrite to replace it)",
+        return ckpt_error(CKPT_EEXIST, "cannot save to '%s': it already exists (overwriting was not asked for)",
                           path);
     if (snprintf(tmp, len, "%s.tmp-%016" PRIx64, path, nonce) >= (int)len)
         return ckpt_error(CKPT_EINVAL, "path '%s' is too long", path);

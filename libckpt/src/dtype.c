@@ -1,5 +1,6 @@
 /* dtype.c -- element types and float conversions (bf16/f16/f32/f64). */
 #include "dtype.h"
+#include "error.h"
 
 #include <math.h>
 #include <string.h>
@@ -165,4 +166,15 @@ void ckpt_convert(ckpt_dtype from, const void *src, ckpt_dtype to, void *dst, si
         default: break;
         }
     }
+}
+
+int ckpt_dtype_convert(ckpt_dtype from, const void *src, ckpt_dtype to, void *dst, size_t n)
+{
+    if (!ckpt_dtype_can_cast(from, to))
+        return ckpt_error(CKPT_EINVAL, "cannot convert %s to %s", ckpt_dtype_name(from) ? ckpt_dtype_name(from) : "?",
+                          ckpt_dtype_name(to) ? ckpt_dtype_name(to) : "?");
+    if (n && (!src || !dst))
+        return ckpt_error(CKPT_EINVAL, "ckpt_dtype_convert: NULL buffer");
+    ckpt_convert(from, src, to, dst, n);
+    return CKPT_OK;
 }

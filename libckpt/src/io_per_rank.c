@@ -290,7 +290,12 @@ int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, c
     ckpt_h5_lock();
     int rc = CKPT_OK;
     int nd = box->ndim;
-    hid_t ds = H5Dopen2(file, dataset, H5P_DEFAULT), fs = -1;
+    /* no chunk cache: reads take whole pieces (= chunks); a cache per open dataset would keep
+     * up to 1 MiB each alive for checkpoints of many small tensors */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+    hid_t ds = H5Dopen2(file, dataset, dapl), fs = -1;
+    H5Pclose(dapl);
     if (ds < 0) {
         char detail[300];
         ckpt_error_hdf5_detail(detail, sizeof detail);

@@ -90,6 +90,8 @@ const char *ckpt_reader_library_version(const ckpt_reader *r) { return r ? r->ix
 int ckpt_reader_world_size(const ckpt_reader *r) { return r ? r->ix->world_size : 0; }
 ckpt_layout ckpt_reader_layout(const ckpt_reader *r) { return r ? r->ix->layout : CKPT_LAYOUT_PER_RANK; }
 int ckpt_reader_num_tensors(const ckpt_reader *r) { return r ? (int)r->ix->ntensors : 0; }
+const char *ckpt_reader_compression(const ckpt_reader *r) { return r ? r->ix->compression : ""; }
+int64_t ckpt_reader_piece_bytes(const ckpt_reader *r) { return r ? r->ix->piece_bytes : 0; }
 const ckpt_state *ckpt_reader_attrs(const ckpt_reader *r) { return r ? r->ix->attrs : NULL; }
 
 int ckpt_reader_tensor_info(const ckpt_reader *r, int i, ckpt_tensor_info *info)

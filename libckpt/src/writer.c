@@ -198,16 +198,35 @@ static int plan(ckpt_writer *w)
     free(assign_off);
     free(lens);
     ckpt_wire_free(&all);
+    if (rc) { /* a half-built plan is never used: the writer can only be aborted now */
+        ckpt_index_free(w->ix);
+        w->ix = NULL;
+        w->failed = 1;
+    }
     return rc;
 }
 
-/* Opens (creating on first use) the dataset that holds saved box bi. */
+/* Creates the dataset of tensor ti in the shared layout (boxes or not). */
+static int tensor_dataset(ckpt_writer *w, int64_t ti);
+
+/* Opens (creating on first use) the dataset that holds saved box bi; bi < 0 with the shared
+ * layout: the dataset of tensor -bi-1, which may have no boxes. */
 static int dataset_of(ckpt_writer *w, int64_t bi, hid_t *out)
 {
-    const ckpt_ibox *b = &w->ix->boxes[bi];
-    const ckpt_itensor *t = &w->ix->tensors[b->tensor];
     int shared = w->ix->layout == CKPT_LAYOUT_SHARED;
-    int64_t di = shared ? b->tensor : bi;
+    int64_t ti = bi >= 0 ? w->ix->boxes[bi].tensor : -bi - 1;
+    const ckpt_itensor *t = &w->ix->tensors[ti];
+    ckpt_ibox none;
+    memset(&none, 0, sizeof none);
+    none.box.ndim = t->ndim;
+    none.tensor = (int32_t)ti;
+    char dsname[CKPT_MAX_NAME + 16];
+    if (bi < 0) {
+        ckpt_shared_dataset(t->name, dsname, sizeof dsname);
+        none.dataset = dsname;
+    }
+    const ckpt_ibox *b = bi >= 0 ? &w->ix->boxes[bi] : &none;
+    int64_t di = shared ? ti : bi;
     if (w->dsets[di] >= 0) {
         *out = w->dsets[di];
         return CKPT_OK;
@@ -252,9 +271,13 @@ static int dataset_of(ckpt_writer *w, int64_t bi, hid_t *out)
         if (w->o.compress == CKPT_COMPRESS_ZSTD && ckpt_codec_set_dcpl(dcpl, w->o.level, w->o.shuffle) < 0)
             rc = ckpt_error(CKPT_EINVAL, "cannot set up zstd level %d", w->o.level);
     }
-    hid_t ds = -1;
+    hid_t ds = -1, dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    /* no chunk cache: whole pieces are written; with many datasets open a cache each would add up.
+     * (the shared layout's chunks may straddle pieces: a small cache keeps those partial writes cheap) */
+    H5Pset_chunk_cache(dapl, shared ? 521 : 0, shared ? (size_t)w->o.piece_bytes * 2 : 0, 1.0);
     if (rc == CKPT_OK && w->files[b->file] >= 0)
-        ds = H5Dcreate2(w->files[b->file], b->dataset, ckpt_h5_type(t->dtype), sp, lcpl, dcpl, H5P_DEFAULT);
+        ds = H5Dcreate2(w->files[b->file], b->dataset, ckpt_h5_type(t->dtype), sp, lcpl, dcpl, dapl);
+    H5Pclose(dapl);
     if (rc == CKPT_OK && ds < 0) {
         char detail[300];
         ckpt_error_hdf5_detail(detail, sizeof detail);
@@ -274,6 +297,12 @@ static int dataset_of(ckpt_writer *w, int64_t bi, hid_t *out)
     H5Sclose(sp);
     ckpt_h5_unlock();
     return rc;
+}
+
+static int tensor_dataset(ckpt_writer *w, int64_t ti)
+{
+    hid_t ds;
+    return dataset_of(w, -ti - 1, &ds);
 }
 
 typedef struct piece_job {
@@ -397,16 +426,32 @@ int ckpt_writer_write(ckpt_writer *w, const char *name, const int64_t *offset, c
                       ckpt_box_str(&region, rs, sizeof rs));
 }
 
+int ckpt_writer_num_boxes(ckpt_writer *w, const char *name, int64_t *nboxes)
+{
+    if (!w || !name || !nboxes)
+        return ckpt_error(CKPT_EINVAL, "ckpt_writer_num_boxes: NULL argument");
+    if (w->failed)
+        return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
+    int rc = w->ix ? CKPT_OK : plan(w);
+    if (rc)
+        return rc;
+    int64_t ti = ckpt_strmap_get(&w->ix->by_name, name);
+    if (ti < 0)
+        return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' was not declared", name);
+    *nboxes = w->ix->tensors[ti].nboxes;
+    return CKPT_OK;
+}
+
 int ckpt_writer_box_piece(ckpt_writer *w, const char *name, int64_t j, int64_t k, int64_t *offset, int64_t *extent,
                           int64_t *npieces)
 {
     if (!w || !name)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_box_piece: writer or name is NULL");
+    if (w->failed)
+        return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
     int rc = w->ix ? CKPT_OK : plan(w);
-    if (rc) {
-        w->failed = 1;
+    if (rc)
         return rc;
-    }
     int64_t ti = ckpt_strmap_get(&w->ix->by_name, name);
     if (ti < 0)
         return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' was not declared", name);
@@ -440,6 +485,14 @@ int ckpt_writer_commit(ckpt_writer *w)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_commit: writer is NULL");
     int rc = w->failed ? ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier", w->path)
                        : w->ix ? CKPT_OK : plan(w);
+    if (rc) {
+        ckpt_writer_abort(w);
+        return rc;
+    }
+    /* shared layout: every tensor has its dataset, also those without boxes (zero-size) */
+    for (int64_t t = 0; rc == CKPT_OK && w->ix->layout == CKPT_LAYOUT_SHARED && t < w->ix->ntensors; t++)
+        if (w->dsets[t] < 0)
+            rc = tensor_dataset(w, t);
     char bs[512];
     for (int64_t bi = 0; rc == CKPT_OK && bi < w->ix->nboxes; bi++) {
         const ckpt_ibox *b = &w->ix->boxes[bi];

@@ -55,6 +55,13 @@ d=json.load(sys.stdin)
 $1" <"$OUTF" 2>"$LIB_TMP/py"; then _ok; else _fail "JSON check failed: $(cat "$LIB_TMP/py")"; fi
 }
 
+# a shell condition that must hold (the message names it)
+expect_true() { if "$@"; then _ok; else _fail "condition failed: $*"; fi; }
+# no file or directory at PATH, and no temporary PATH.tmp-* beside it
+expect_absent() {
+    if [ -e "$1" ] || compgen -G "$1.tmp-*" >/dev/null; then _fail "$1 (or $1.tmp-*) exists"; else _ok; fi
+}
+
 finish() {
     echo "$CHECKS checks passed, $FAILS failed"
     [ "$FAILS" -eq 0 ]

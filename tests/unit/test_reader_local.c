@@ -534,7 +534,7 @@ static void test_save_errors(void **st)
     ckpt_save_options o = fast_opts();
     ckpt_state *s = saved_state();
     char want[4500], p[4400];
-    snprintf(want, sizeof want, "cannot save to '%s': it already exists (set overwrite to replace it)", ck);
+    snprintf(want, sizeof want, "cannot save to '%s': it already exists (overwriting was not asked for)", ck);
     expect_err_exact(ckpt_save(MPI_COMM_NULL, ck, s, &o), CKPT_EEXIST, want);
     /* overwrite swaps in the new checkpoint */
     expect_ok(ckpt_state_set_int(s, "step", 43));

@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include <ckpt.h>
+#include <hdf5.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ static void write_sharded(const char *name, ckpt_layout layout, ckpt_compress co
     expect_ok(ckpt_writer_open(p, 3, &o, &w));
     expect_ok(ckpt_writer_add_tensor(w, "w", CKPT_F32, 2, shape));
     expect_ok(ckpt_writer_add_tensor(w, "b", CKPT_F32, 1, bshape));
+    int64_t eshape[2] = {0, 4}; /* zero-size: no boxes, but the shared layout still has its dataset */
+    expect_ok(ckpt_writer_add_tensor(w, "e", CKPT_F32, 2, eshape));
     for (int r = 0; r < 3; r++) {
         int64_t off[2], ext[2];
         expect_ok(ckpt_shard_box(2, shape, 0, r, 3, off, ext));
@@ -99,6 +102,20 @@ static void test_shared_zstd(void **u)
     (void)u;
     write_sharded("sh", CKPT_LAYOUT_SHARED, CKPT_COMPRESS_ZSTD);
     check_written("sh", 3, "shared");
+    char p[4200];
+    path_of(p, sizeof p, "sh/data.h5");
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Lexists(f, "/tensors/e", H5P_DEFAULT) > 0);
+    hid_t d = H5Dopen2(f, "/tensors/e", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2];
+    assert_int_equal(H5Sget_simple_extent_dims(sp, dims, NULL), 2);
+    assert_int_equal(dims[0], 0);
+    assert_int_equal(dims[1], 4);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
 }
 
 static void test_errors(void **u)
