@@ -6,6 +6,7 @@
  *
  * Both sides are read region by region of the global tensor (bounded memory), every piece's
  * checksum verified. `shard-diff --help` and tools/README.md describe the output. */
+#include "cli/args.h"
 #include "cli/attr.h"
 #include "cli/elem.h"
 #include "cli/format.h"
@@ -456,38 +457,6 @@ static void json_attr(json_writer *w, const ckpt_state *a, const ckpt_state *b, 
 /* main                                                                       */
 /* ------------------------------------------------------------------------- */
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (see " PROG " --help)\n", stderr);
-    return EXIT_USAGE;
-}
-
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    *matched = 0;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=') {
-        *matched = 1;
-        return a + n + 1;
-    }
-    if (a[n] != 0)
-        return NULL;
-    *matched = 1;
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
 static int parse_args(int argc, char **argv, options *o)
 {
     memset(o, 0, sizeof *o);
@@ -498,7 +467,7 @@ static int parse_args(int argc, char **argv, options *o)
         int m;
         if (only_args || a[0] != '-' || !strcmp(a, "-")) {
             if (npaths == 2)
-                return usage_error("more than two checkpoints given ('%s')", a);
+                return args_usage_error(PROG, "more than two checkpoints given ('%s')", a);
             if (npaths++ == 0)
                 o->a = a;
             else
@@ -510,21 +479,21 @@ static int parse_args(int argc, char **argv, options *o)
             return -1;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--atol", &m)) || m) {
+        } else if ((v = args_value(argc, argv, &i, "--atol", &m)) || m) {
             if (!v || !parse_tolerance(v, &o->atol))
-                return usage_error("--atol needs a finite number >= 0");
-        } else if ((v = opt_value(argc, argv, &i, "--rtol", &m)) || m) {
+                return args_usage_error(PROG, "--atol needs a finite number >= 0");
+        } else if ((v = args_value(argc, argv, &i, "--rtol", &m)) || m) {
             if (!v || !parse_tolerance(v, &o->rtol))
-                return usage_error("--rtol needs a finite number >= 0");
-        } else if ((v = opt_value(argc, argv, &i, "--max-read", &m)) || m) {
+                return args_usage_error(PROG, "--rtol needs a finite number >= 0");
+        } else if ((v = args_value(argc, argv, &i, "--max-read", &m)) || m) {
             if (!v || !parse_size(v, &o->max_read) || o->max_read < 8)
-                return usage_error("--max-read needs a size of at least 8 bytes, e.g. 64M");
+                return args_usage_error(PROG, "--max-read needs a size of at least 8 bytes, e.g. 64M");
         } else {
-            return usage_error("unknown option '%s'", a);
+            return args_usage_error(PROG, "unknown option '%s'", a);
         }
     }
     if (npaths != 2)
-        return usage_error("needs two checkpoints A and B");
+        return args_usage_error(PROG, "needs two checkpoints A and B");
     return 0;
 }
 

@@ -4,6 +4,7 @@
  *   shard-inspect PATH [--tensors GLOB] [--shards NAME] [--verify] [--stats] [--json]
  *
  * Text and JSON output are described in tools/README.md; `shard-inspect --help` has the rest. */
+#include "cli/args.h"
 #include "cli/attr.h"
 #include "cli/elem.h"
 #include "cli/format.h"
@@ -941,39 +942,6 @@ static int list_root(const options *o, const root_list *l)
 /* main                                                                       */
 /* ------------------------------------------------------------------------- */
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (see " PROG " --help)\n", stderr);
-    return EXIT_USAGE;
-}
-
-/* --opt VALUE or --opt=VALUE; *i advances past a separate value. NULL when absent. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    *matched = 0;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=') {
-        *matched = 1;
-        return a + n + 1;
-    }
-    if (a[n] != 0)
-        return NULL;
-    *matched = 1;
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
 static int parse_args(int argc, char **argv, options *o)
 {
     memset(o, 0, sizeof *o);
@@ -984,7 +952,7 @@ static int parse_args(int argc, char **argv, options *o)
         int m;
         if (only_args || a[0] != '-' || !strcmp(a, "-")) {
             if (o->path)
-                return usage_error("more than one PATH ('%s' and '%s')", o->path, a);
+                return args_usage_error(PROG, "more than one PATH ('%s' and '%s')", o->path, a);
             o->path = a;
         } else if (!strcmp(a, "--")) {
             only_args = 1;
@@ -997,27 +965,27 @@ static int parse_args(int argc, char **argv, options *o)
             o->stats = 1;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--tensors", &m)) || m) {
+        } else if ((v = args_value(argc, argv, &i, "--tensors", &m)) || m) {
             if (!v)
-                return usage_error("--tensors needs a GLOB");
+                return args_usage_error(PROG, "--tensors needs a GLOB");
             if (o->tensors)
-                return usage_error("--tensors may be given only once");
+                return args_usage_error(PROG, "--tensors may be given only once");
             o->tensors = v;
-        } else if ((v = opt_value(argc, argv, &i, "--shards", &m)) || m) {
+        } else if ((v = args_value(argc, argv, &i, "--shards", &m)) || m) {
             if (!v || !*v)
-                return usage_error("--shards needs a tensor NAME");
+                return args_usage_error(PROG, "--shards needs a tensor NAME");
             if (o->shards)
-                return usage_error("--shards may be given only once");
+                return args_usage_error(PROG, "--shards may be given only once");
             o->shards = v;
-        } else if ((v = opt_value(argc, argv, &i, "--max-read", &m)) || m) {
+        } else if ((v = args_value(argc, argv, &i, "--max-read", &m)) || m) {
             if (!v || !parse_size(v, &o->max_read) || o->max_read < 8)
-                return usage_error("--max-read needs a size of at least 8 bytes, e.g. 64M");
+                return args_usage_error(PROG, "--max-read needs a size of at least 8 bytes, e.g. 64M");
         } else {
-            return usage_error("unknown option '%s'", a);
+            return args_usage_error(PROG, "unknown option '%s'", a);
         }
     }
     if (!o->path)
-        return usage_error("no checkpoint PATH given");
+        return args_usage_error(PROG, "no checkpoint PATH given");
     return 0;
 }
 
@@ -1035,7 +1003,7 @@ int main(int argc, char **argv)
         if (root_list_read(o.path, &l) == 0 && l.n > 0) {
             int rc;
             if (o.tensors || o.shards || o.verify || o.stats)
-                rc = usage_error("'%s' is a directory of checkpoints: --tensors, --shards, --verify and --stats "
+                rc = args_usage_error(PROG, "'%s' is a directory of checkpoints: --tensors, --shards, --verify and --stats "
                                  "need one checkpoint", o.path);
             else
                 rc = list_root(&o, &l);

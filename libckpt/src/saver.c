@@ -179,6 +179,24 @@ int ckpt_saver_in_flight(const ckpt_saver *sv, const char **path)
     return sv ? sv->in_flight : 0;
 }
 
+/* Marks the in-flight save as finished with status rc (reported at wait/test). */
+static void finish_early(ckpt_saver *sv, int rc)
+{
+    sv->done = 1;
+    sv->status = rc;
+    memcpy(sv->errmsg, ckpt_errmsg(), sizeof sv->errmsg);
+}
+
+static int start_writer(ckpt_saver *sv)
+{
+    if (pthread_create(&sv->thread, NULL, writer_main, sv) != 0) {
+        finish_early(sv, ckpt_error(CKPT_ENOMEM, "cannot start the background writer thread"));
+        return CKPT_ENOMEM;
+    }
+    sv->thread_running = 1;
+    return CKPT_OK;
+}
+
 int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, const ckpt_save_options *opts)
 {
     if (!sv)
@@ -195,11 +213,8 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
     sv->status = sv->stage_status = CKPT_OK;
     ckpt_save_job *j = &sv->job;
     if (j->o.layout == CKPT_LAYOUT_SHARED) {
-        sv->done = 1;
-        sv->status = ckpt_save_write_shared(j);
-        if (sv->status)
-            memcpy(sv->errmsg, ckpt_errmsg(), sizeof sv->errmsg);
-        return CKPT_OK; /* the commit (and any error) comes at wait/test */
+        finish_early(sv, ckpt_save_write_shared(j)); /* the commit (and any error) comes at wait/test */
+        return CKPT_OK;
     }
     sv->ready = sv->written = 0;
     sv->done = 0;
@@ -211,19 +226,11 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
     if (sv->no_copy) {
         int rc = ckpt_save_stage_device(j); /* GPU memory cannot be written in place */
         if (rc) {
-            sv->done = 1;
-            sv->status = rc;
-            memcpy(sv->errmsg, ckpt_errmsg(), sizeof sv->errmsg);
+            finish_early(sv, rc);
             return CKPT_OK;
         }
-        if (pthread_create(&sv->thread, NULL, writer_main, sv) != 0) {
-            sv->done = 1;
-            sv->status = ckpt_error(CKPT_ENOMEM, "cannot start the background writer thread");
-            memcpy(sv->errmsg, ckpt_errmsg(), sizeof sv->errmsg);
-            return CKPT_OK;
-        }
-        sv->thread_running = 1;
-        publish(sv, j->nitems); /* written straight from the caller's memory */
+        if (start_writer(sv) == CKPT_OK)
+            publish(sv, j->nitems); /* written straight from the caller's memory */
         return CKPT_OK;
     }
     /* the staging buffer: allocated once, at most the budget */
@@ -238,13 +245,8 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
         sv->stage = ckpt_gpu_host_alloc((size_t)want);
         sv->stage_cap = sv->stage ? want : 0;
     }
-    if (pthread_create(&sv->thread, NULL, writer_main, sv) != 0) {
-        sv->done = 1;
-        sv->status = ckpt_error(CKPT_ENOMEM, "cannot start the background writer thread");
-        memcpy(sv->errmsg, ckpt_errmsg(), sizeof sv->errmsg);
-        return CKPT_OK;
-    }
-    sv->thread_running = 1;
+    if (start_writer(sv) != CKPT_OK)
+        return CKPT_OK; /* reported at wait */
     int64_t used = 0;
     for (int64_t i = 0; i < j->nitems; i++) {
         ckpt_write_item *it = &j->items[i];

@@ -426,10 +426,9 @@ int ckpt_writer_write(ckpt_writer *w, const char *name, const int64_t *offset, c
                       ckpt_box_str(&region, rs, sizeof rs));
 }
 
-int ckpt_writer_num_boxes(ckpt_writer *w, const char *name, int64_t *nboxes)
+/* The planned index entry of a tensor (planning now if needed). */
+static int planned_tensor(ckpt_writer *w, const char *name, const ckpt_itensor **out)
 {
-    if (!w || !name || !nboxes)
-        return ckpt_error(CKPT_EINVAL, "ckpt_writer_num_boxes: NULL argument");
     if (w->failed)
         return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
     int rc = w->ix ? CKPT_OK : plan(w);
@@ -438,8 +437,19 @@ int ckpt_writer_num_boxes(ckpt_writer *w, const char *name, int64_t *nboxes)
     int64_t ti = ckpt_strmap_get(&w->ix->by_name, name);
     if (ti < 0)
         return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' was not declared", name);
-    *nboxes = w->ix->tensors[ti].nboxes;
+    *out = &w->ix->tensors[ti];
     return CKPT_OK;
+}
+
+int ckpt_writer_num_boxes(ckpt_writer *w, const char *name, int64_t *nboxes)
+{
+    if (!w || !name || !nboxes)
+        return ckpt_error(CKPT_EINVAL, "ckpt_writer_num_boxes: NULL argument");
+    const ckpt_itensor *t;
+    int rc = planned_tensor(w, name, &t);
+    if (rc == CKPT_OK)
+        *nboxes = t->nboxes;
+    return rc;
 }
 
 int ckpt_writer_box_piece(ckpt_writer *w, const char *name, int64_t j, int64_t k, int64_t *offset, int64_t *extent,
@@ -447,15 +457,10 @@ int ckpt_writer_box_piece(ckpt_writer *w, const char *name, int64_t j, int64_t k
 {
     if (!w || !name)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_box_piece: writer or name is NULL");
-    if (w->failed)
-        return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
-    int rc = w->ix ? CKPT_OK : plan(w);
+    const ckpt_itensor *t;
+    int rc = planned_tensor(w, name, &t);
     if (rc)
         return rc;
-    int64_t ti = ckpt_strmap_get(&w->ix->by_name, name);
-    if (ti < 0)
-        return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' was not declared", name);
-    const ckpt_itensor *t = &w->ix->tensors[ti];
     if (j < 0 || j >= t->nboxes)
         return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' has %lld saved boxes, not %lld", name, (long long)t->nboxes,
                           (long long)j + 1);
