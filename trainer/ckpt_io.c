@@ -1,15 +1,13 @@
-/* ckpt_io: trainer state <-> ckpt_state, and the step-directory policy (latest, retention). */
+/* ckpt_io: trainer state <-> ckpt_state; checkpoints over time through libckpt's manager, asynchronous
+ * saver and preemption flag. */
 #include "ckpt_io.h"
 
 #include <ckpt.h>
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
 #define FORMAT_TAG "shard-train/1"
 
@@ -115,187 +113,240 @@ static int get_meta(const ckpt_state *st, train_meta *m, char *err, size_t errle
     return CKPTIO_OK;
 }
 
-/* ---------------------------------------------------------------- directory helpers */
+/* ---------------------------------------------------------------- the manager, saves, preemption */
 
-/* step of a name "step-DDDDDDDD" (8 or more digits, nothing after), else -1; with tmp != NULL also
- * accepts "step-DDDDDDDD.<anything>" (leftovers of interrupted saves) and sets *tmp = 1 for those */
-static int64_t parse_step_name(const char *name, int *tmp)
-{
-    if (strncmp(name, "step-", 5) != 0)
-        return -1;
-    const char *p = name + 5;
-    int64_t v = 0;
-    int nd = 0;
-    while (*p >= '0' && *p <= '9' && nd < 18) {
-        v = v * 10 + (*p - '0');
-        p++;
-        nd++;
-    }
-    if (nd < 8)
-        return -1;
-    if (*p == '\0') {
-        if (tmp)
-            *tmp = 0;
-        return v;
-    }
-    if (tmp && *p == '.') {
-        *tmp = 1;
-        return v;
-    }
-    return -1;
-}
+_Static_assert(CKPTIO_EXIT_REQUEUE == CKPT_EXIT_REQUEUE, "the trainer requeues with libckpt's exit status");
 
-typedef struct step_dir {
+#define VAL_LOSS_KEY "train/val_loss"
+
+struct ckptio {
+    comm *c;
+    ckptio_options o;
+    ckpt_manager *m;
+    ckpt_saver *sv;      /* async mode */
+    /* the save in flight (async): its state (boxes point into the trainer's shards), step, path */
+    ckpt_state *st;
+    int in_flight;
     int64_t step;
-    int tmp;
-    char name[64];
-} step_dir;
+    char path[4096];
+    double t_start, start_stall;
+    int64_t last_saved; /* step last committed (-1: none yet), as the manager records it */
+};
 
-static int cmp_step_desc(const void *a, const void *b)
+static double now_s(void)
 {
-    const step_dir *x = a, *y = b;
-    return (x->step < y->step) - (x->step > y->step);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* lists step directories (and, with with_tmp, temporary leftovers), newest first */
-static int list_steps(const char *dir, int with_tmp, step_dir **out, int *n)
+static void warn_cb(const char *msg, void *user)
+{
+    (void)user;
+    fprintf(stderr, "shard-train: warning: %s\n", msg);
+}
+
+static int lib_error(char *err, size_t errlen, const char *what, int rc)
+{
+    snprintf(err, errlen, "%s (%s): %s", what, ckpt_status_name(rc), ckpt_errmsg());
+    return CKPTIO_EIO;
+}
+
+int ckptio_open(comm *c, const char *dir, const ckptio_options *o, ckptio **out, char *err, size_t errlen)
 {
     *out = NULL;
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int tmp = 0;
-        int64_t st = parse_step_name(e->d_name, with_tmp ? &tmp : NULL);
-        size_t len = strlen(e->d_name);
-        if (st < 0 || len >= sizeof((step_dir *)0)->name)
-            continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            step_dir *nd = realloc(*out, (size_t)cap * sizeof *nd);
-            if (!nd)
-                break;
-            *out = nd;
-        }
-        (*out)[*n].step = st;
-        (*out)[*n].tmp = tmp;
-        memcpy((*out)[*n].name, e->d_name, len + 1);
-        (*n)++;
+    ckptio *io = calloc(1, sizeof *io);
+    /* a local allocation failure must not leave the other ranks inside ckpt_manager_open */
+    if (comm_agree_max(c, io == NULL) != 0) {
+        snprintf(err, errlen, "out of memory opening the checkpoint directory '%s'", dir);
+        free(io);
+        return CKPTIO_EIO;
     }
-    closedir(d);
-    if (*n > 1)
-        qsort(*out, (size_t)*n, sizeof **out, cmp_step_desc);
-    return 0;
+    io->c = c;
+    io->o = *o;
+    io->last_saved = -1;
+    ckpt_manager_options mo;
+    ckpt_manager_options_init(&mo);
+    mo.keep_last = o->keep_last;
+    mo.keep_best = o->keep_best;
+    mo.best_metric = VAL_LOSS_KEY;
+    mo.best_mode = CKPT_BEST_MIN;
+    mo.save_every_steps = o->every_steps;
+    mo.save_every_secs = o->every_secs;
+    mo.warn = warn_cb;
+    int rc = ckpt_manager_open(mpi_of(c), dir, &mo, &io->m);
+    if (rc != CKPT_OK) {
+        snprintf(err, errlen, "cannot open checkpoint directory '%s' (%s): %s", dir, ckpt_status_name(rc),
+                 ckpt_errmsg());
+        free(io);
+        return CKPTIO_EIO;
+    }
+    if (o->async) {
+        ckpt_saver_options so;
+        ckpt_saver_options_init(&so);
+        so.no_copy = 1; /* safe: the trainer waits before its next optimizer update (see ckpt_io.h) */
+        rc = ckpt_saver_create(mpi_of(c), &so, &io->sv);
+        if (comm_agree_max(c, rc != CKPT_OK) != 0) {
+            snprintf(err, errlen, "cannot create the asynchronous saver: %s",
+                     rc != CKPT_OK ? ckpt_errmsg() : "it failed on another rank");
+            ckpt_saver_free(io->sv);
+            ckpt_manager_close(io->m);
+            free(io);
+            return CKPTIO_EIO;
+        }
+    }
+    *out = io;
+    return CKPTIO_OK;
 }
 
-static int remove_tree(const char *path)
+void ckptio_close(ckptio *io)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return -1;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (!d)
-            return -1;
-        struct dirent *e;
-        int rc = 0;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+    if (!io)
+        return;
+    ckpt_saver_free(io->sv); /* an uncommitted save in flight is finished writing and abandoned */
+    ckpt_state_free(io->st);
+    ckpt_manager_close(io->m);
+    free(io);
+}
+
+void ckptio_step_path(const ckptio *io, int64_t step, char *buf, size_t len)
+{
+    if (ckpt_manager_step_path(io->m, step, buf, len) != CKPT_OK && len > 0)
+        buf[0] = '\0';
+}
+
+int ckptio_latest(ckptio *io, char *path, size_t path_len, int64_t *step, char *err, size_t errlen)
+{
+    int64_t st = -1;
+    int rc = ckpt_manager_latest(io->m, &st, path, path_len);
+    if (rc == CKPT_ENOTFOUND)
+        return 0;
+    if (rc != CKPT_OK)
+        return lib_error(err, errlen, "cannot look for the latest checkpoint", rc);
+    if (step)
+        *step = st;
+    return 1;
+}
+
+int ckptio_latest_below(ckptio *io, int64_t below, char *path, size_t path_len, int64_t *step, char *err,
+                        size_t errlen)
+{
+    /* rank 0 lists the root (libckpt classifies every entry), everyone gets its verdict */
+    int64_t msg[2] = {-1, CKPT_OK};
+    char why[1024] = "";
+    if (io->c->rank == 0) {
+        ckpt_manager_entry *e = NULL;
+        int n = 0;
+        int rc = ckpt_manager_list(io->m, &e, &n);
+        if (rc != CKPT_OK) {
+            msg[1] = rc;
+            snprintf(why, sizeof why, "%s", ckpt_errmsg());
+        }
+        for (int i = n - 1; i >= 0 && msg[0] < 0; i--) { /* sorted by step */
+            if (e[i].step >= below || e[i].state == CKPT_ENTRY_TEMPORARY)
                 continue;
-            size_t len = strlen(path) + strlen(e->d_name) + 2;
-            char *sub = malloc(len);
-            if (!sub) {
-                rc = -1;
-                break;
-            }
-            snprintf(sub, len, "%s/%s", path, e->d_name);
-            rc |= remove_tree(sub);
-            free(sub);
+            if (e[i].state == CKPT_ENTRY_COMMITTED)
+                msg[0] = e[i].step;
+            else
+                fprintf(stderr, "shard-train: warning: skipping step %lld ('%s', not committed: %s)\n",
+                        (long long)e[i].step, e[i].name, ckpt_status_name(e[i].status));
         }
-        closedir(d);
-        return rmdir(path) == 0 ? rc : -1;
+        free(e);
     }
-    return unlink(path);
+    if (comm_broadcast(io->c, msg, sizeof msg, 0) != 0 || comm_broadcast(io->c, why, sizeof why, 0) != 0) {
+        snprintf(err, errlen, "%s", comm_errmsg(io->c));
+        return CKPTIO_EIO;
+    }
+    if (msg[1] != CKPT_OK) {
+        snprintf(err, errlen, "cannot list the checkpoints (%s): %s", ckpt_status_name((int)msg[1]), why);
+        return CKPTIO_EIO;
+    }
+    if (msg[0] < 0)
+        return 0;
+    ckptio_step_path(io, msg[0], path, path_len);
+    if (step)
+        *step = msg[0];
+    return 1;
 }
 
-/* val loss stored in a committed checkpoint (NaN when unreadable or absent) */
-static double stored_val_loss(const char *path)
+int ckptio_clean(ckptio *io, int *removed, char *err, size_t errlen)
 {
-    ckpt_reader *r;
-    double v = NAN;
-    if (ckpt_reader_open(path, &r) != CKPT_OK)
-        return v;
-    if (ckpt_state_get_double(ckpt_reader_attrs(r), "train/val_loss", &v) != CKPT_OK)
-        v = NAN;
-    ckpt_reader_close(r);
-    return v;
+    int rc = ckpt_manager_clean_incomplete(io->m, removed);
+    return rc == CKPT_OK ? CKPTIO_OK : lib_error(err, errlen, "cannot remove incomplete checkpoints", rc);
 }
 
-/* rank 0: applies keep-last / keep-best after the checkpoint of step `now` committed */
-static void retention(const char *dir, int64_t now, int keep_last, int keep_best)
+int ckptio_should_save(ckptio *io, int64_t step, int *save, char *err, size_t errlen)
 {
-    step_dir *sd;
-    int n;
-    if (list_steps(dir, 1, &sd, &n) != 0)
-        return;
+    *save = 0;
+    if (io->o.every_secs <= 0) {
+        /* no timer: the manager's rule (a multiple of every_steps, not the step last saved) needs no
+         * clock, so every rank decides alone, identically -- no collective in every step */
+        *save = io->o.every_steps > 0 && step % io->o.every_steps == 0 && step != io->last_saved;
+        return CKPTIO_OK;
+    }
+    int rc = ckpt_manager_should_save(io->m, step, save); /* rank 0's clock decides for all */
+    return rc == CKPT_OK ? CKPTIO_OK : lib_error(err, errlen, "checkpoint save policy", rc);
+}
+
+int ckptio_in_flight(const ckptio *io)
+{
+    return io->in_flight;
+}
+
+/* After a commit: the manager records the step (timer, protection) and applies retention. */
+static void committed(ckptio *io, int64_t step, ckptio_result *res)
+{
+    ckpt_manager_mark_saved(io->m, step);
+    io->last_saved = step;
+    int removed = 0;
+    int rc = ckpt_manager_apply_retention(io->m, &removed);
+    if (rc != CKPT_OK && io->c->rank == 0) /* same status on every rank: warn once */
+        fprintf(stderr, "shard-train: warning: step %lld is committed, but retention failed (%s): %s\n",
+                (long long)step, ckpt_status_name(rc), ckpt_errmsg());
+    res->committed = 1;
+    res->removed = removed;
+}
+
+int ckptio_wait(ckptio *io, ckptio_result *res, char *err, size_t errlen)
+{
+    const double t0 = now_s();
+    memset(res, 0, sizeof *res);
+    if (!io->in_flight)
+        return CKPTIO_OK;
+    int rc = ckpt_saver_wait(io->sv);
+    io->in_flight = 0;
+    ckpt_state_free(io->st);
+    io->st = NULL;
+    res->async = 1;
+    res->step = io->step;
+    snprintf(res->path, sizeof res->path, "%s", io->path);
+    if (rc != CKPT_OK) {
+        snprintf(err, errlen, "asynchronous save of checkpoint '%s' failed (%s): %s", io->path, ckpt_status_name(rc),
+                 ckpt_errmsg());
+        res->stall_s = now_s() - t0;
+        return CKPTIO_EIO;
+    }
+    committed(io, io->step, res);
+    const double t1 = now_s();
+    res->stall_s = t1 - t0;
+    res->total_s = t1 - io->t_start;
+    res->start_stall_s = io->start_stall;
+    return CKPTIO_OK;
+}
+
+int ckptio_save(ckptio *io, const shard_model *s, const train_meta *meta, int wait, ckptio_result *res, char *err,
+                size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    if (io->in_flight) { /* one at a time (the trainer waits before each update anyway) */
+        ckptio_result prev;
+        int wrc = ckptio_wait(io, &prev, err, errlen);
+        if (wrc != CKPTIO_OK)
+            return wrc;
+    }
+    const double t0 = now_s();
     char path[4096];
-    /* committed candidates (step <= now), newest first */
-    int *keep = calloc((size_t)(n ? n : 1), sizeof(int));
-    double *vl = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    if (!keep || !vl) {
-        free(keep);
-        free(vl);
-        free(sd);
-        return;
-    }
-    int seen = 0;
-    for (int i = 0; i < n; i++) {
-        vl[i] = NAN;
-        if (sd[i].tmp || sd[i].step > now)
-            continue;
-        if (keep_last <= 0 || seen < keep_last)
-            keep[i] = 1;
-        seen++;
-        if (keep_best > 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, sd[i].name);
-            vl[i] = stored_val_loss(path);
-        }
-    }
-    /* keep_best lowest finite val losses */
-    for (int b = 0; b < keep_best; b++) {
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (!sd[i].tmp && sd[i].step <= now && keep[i] != 2 && isfinite(vl[i]) && (best < 0 || vl[i] < vl[best]))
-                best = i;
-        if (best < 0)
-            break;
-        keep[best] = 2;
-    }
-    for (int i = 0; i < n; i++) {
-        if (keep[i] || sd[i].step > now || (!sd[i].tmp && sd[i].step == now))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, sd[i].name);
-        if (remove_tree(path) != 0)
-            fprintf(stderr, "shard-train: warning: could not remove old checkpoint '%s': %s\n", path,
-                    strerror(errno));
-    }
-    free(keep);
-    free(vl);
-    free(sd);
-}
-
-/* ---------------------------------------------------------------- public */
-
-int ckptio_save(comm *c, const char *dir, const shard_model *s, const train_meta *meta, int keep_last,
-                int keep_best, char *path_out, size_t path_len, char *err, size_t errlen)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/step-%08lld", dir, (long long)meta->step);
-    if (path_out)
-        snprintf(path_out, path_len, "%s", path);
+    ckptio_step_path(io, meta->step, path, sizeof path);
     ckpt_state *st = NULL;
     int rc = ckpt_state_create(&st);
     if (rc == CKPT_OK)
@@ -306,108 +357,58 @@ int ckptio_save(comm *c, const char *dir, const shard_model *s, const train_meta
         rc = add_group(st, s, "optim/v/", s->v);
     if (rc == CKPT_OK)
         rc = set_meta(st, s, meta);
-    /* local failures above (allocation) must not leave other ranks inside ckpt_save */
-    if (comm_agree_max(c, rc != CKPT_OK) != 0) {
-        snprintf(err, errlen, "building the checkpoint state failed: %s", rc != CKPT_OK ? ckpt_errmsg() : "on another rank");
+    /* local failures above (allocation) must not leave other ranks inside the save */
+    if (comm_agree_max(io->c, rc != CKPT_OK) != 0) {
+        snprintf(err, errlen, "building the checkpoint state failed: %s",
+                 rc != CKPT_OK ? ckpt_errmsg() : "on another rank");
         ckpt_state_free(st);
         return CKPTIO_EIO;
     }
     ckpt_save_options opt;
     ckpt_save_options_init(&opt);
-    opt.overwrite = 1;
-    rc = ckpt_save(mpi_of(c), path, st, &opt);
-    ckpt_state_free(st);
+    opt.overwrite = 1; /* a fresh run replaces same-numbered steps; so does a resumed one after a crash */
+    res->step = meta->step;
+    snprintf(res->path, sizeof res->path, "%s", path);
+    if (!io->sv) { /* synchronous */
+        rc = ckpt_save(mpi_of(io->c), path, st, &opt);
+        ckpt_state_free(st);
+        if (rc != CKPT_OK) {
+            snprintf(err, errlen, "saving checkpoint '%s' failed (%s): %s", path, ckpt_status_name(rc), ckpt_errmsg());
+            return CKPTIO_EIO;
+        }
+        committed(io, meta->step, res);
+        res->stall_s = res->total_s = res->start_stall_s = now_s() - t0;
+        return CKPTIO_OK;
+    }
+    rc = ckpt_saver_save(io->sv, path, st, &opt);
     if (rc != CKPT_OK) {
-        snprintf(err, errlen, "saving checkpoint '%s' failed (%s): %s", path, ckpt_status_name(rc), ckpt_errmsg());
+        ckpt_state_free(st);
+        snprintf(err, errlen, "starting the asynchronous save of checkpoint '%s' failed (%s): %s", path,
+                 ckpt_status_name(rc), ckpt_errmsg());
         return CKPTIO_EIO;
     }
-    if (s->rank == 0)
-        retention(dir, meta->step, keep_last, keep_best);
-    comm_barrier(c);
-    return CKPTIO_OK;
+    io->st = st;
+    io->in_flight = 1;
+    io->step = meta->step;
+    snprintf(io->path, sizeof io->path, "%s", path);
+    io->t_start = t0;
+    io->start_stall = now_s() - t0;
+    res->async = 1;
+    res->stall_s = io->start_stall;
+    if (!wait)
+        return CKPTIO_OK;
+    return ckptio_wait(io, res, err, errlen); /* its stall_s: the wait alone; start_stall_s: the start */
 }
 
-static int mkdir_p(const char *dir)
+int ckptio_preempt_install(void)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return -1;
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+    return ckpt_preempt_install() == CKPT_OK ? CKPTIO_OK : CKPTIO_EIO;
 }
 
-int ckptio_prepare_dir(comm *c, const char *dir, char *err, size_t errlen)
+int ckptio_preempt_requested(comm *c, int *requested)
 {
-    struct {
-        int32_t rc;
-        char msg[1024];
-    } m;
-    memset(&m, 0, sizeof m);
-    if (c->rank == 0 && mkdir_p(dir) != 0) {
-        m.rc = CKPTIO_EIO;
-        snprintf(m.msg, sizeof m.msg, "cannot create checkpoint directory '%s': %s", dir, strerror(errno));
-    }
-    if (comm_broadcast(c, &m, sizeof m, 0) != 0) {
-        snprintf(err, errlen, "%s", comm_errmsg(c));
-        return CKPTIO_EIO;
-    }
-    if (m.rc)
-        snprintf(err, errlen, "%s", m.msg);
-    return m.rc;
-}
-
-int ckptio_find_latest(comm *c, const char *dir, char *path, size_t path_len, int64_t *step)
-{
-    return ckptio_find_latest_below(c, dir, INT64_MAX, path, path_len, step);
-}
-
-int ckptio_find_latest_below(comm *c, const char *dir, int64_t below, char *path, size_t path_len, int64_t *step)
-{
-    struct {
-        int64_t found, step;
-        char path[4096];
-    } msg;
-    memset(&msg, 0, sizeof msg);
-    if (c->rank == 0) {
-        step_dir *sd;
-        int n;
-        if (list_steps(dir, 0, &sd, &n) == 0) {
-            for (int i = 0; i < n && !msg.found; i++) {
-                if (sd[i].step >= below)
-                    continue;
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%s", dir, sd[i].name);
-                ckpt_reader *r;
-                int rc = ckpt_reader_open(p, &r);
-                if (rc == CKPT_OK) {
-                    ckpt_reader_close(r);
-                    msg.found = 1;
-                    msg.step = sd[i].step;
-                    snprintf(msg.path, sizeof msg.path, "%s", p);
-                } else {
-                    fprintf(stderr, "shard-train: warning: skipping checkpoint '%s' (%s): %s\n", p,
-                            ckpt_status_name(rc), ckpt_errmsg());
-                }
-            }
-            free(sd);
-        }
-    }
-    comm_broadcast(c, &msg, sizeof msg, 0);
-    if (msg.found) {
-        snprintf(path, path_len, "%s", msg.path);
-        if (step)
-            *step = msg.step;
-    }
-    return (int)msg.found;
+    *requested = 0;
+    return ckpt_preempt_requested(mpi_of(c), requested) == CKPT_OK ? CKPTIO_OK : CKPTIO_EIO;
 }
 
 int ckptio_read_config(comm *c, const char *path, gpt_config *cfg, char *err, size_t errlen)

@@ -4,7 +4,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +18,11 @@
 
 /* ---------------------------------------------------------------- signals */
 
-static volatile sig_atomic_t g_signal = 0;
+_Static_assert(EXIT_REQUEUE == CKPTIO_EXIT_REQUEUE, "shard-train requeues with libckpt's CKPT_EXIT_REQUEUE");
 
-static void on_signal(int sig)
+int train_install_signals(void)
 {
-    g_signal = sig;
-}
-
-void train_install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
+    return ckptio_preempt_install() == CKPTIO_OK ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -64,6 +52,7 @@ void train_options_default(train_options *o)
     o->ckpt_secs = 0.0;
     o->keep_last = 3;
     o->keep_best = 0;
+    o->async = 1;
     o->patience = 0;
     o->min_delta = 0.0;
     o->log_every = 1;
@@ -118,6 +107,23 @@ static const char *human_bytes(double b, char *buf, size_t n)
     else
         snprintf(buf, n, "%.1f KiB", b / 1024.0);
     return buf;
+}
+
+/* rank 0: the line for a committed checkpoint */
+static void print_commit(const comm *c, const ckptio_result *r, int timer)
+{
+    if (c->rank != 0 || !r->committed)
+        return;
+    if (r->async)
+        printf("checkpoint %s committed (async: stall %.1f ms at the save + %.1f ms at the commit, %.0f ms from "
+               "save to commit)%s",
+               r->path, r->start_stall_s * 1e3, r->stall_s * 1e3, r->total_s * 1e3, timer ? " [timer]" : "");
+    else
+        printf("checkpoint %s (%.0f ms, synchronous)%s", r->path, r->total_s * 1e3, timer ? " [timer]" : "");
+    if (r->removed > 0)
+        printf("; retention removed %d older checkpoint%s", r->removed, r->removed > 1 ? "s" : "");
+    printf("\n");
+    fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- evaluation and sampling */
@@ -215,6 +221,9 @@ int train_run(const train_options *oin, comm *c)
     shard_model *s = NULL;
     fsdp *f = NULL;
     int32_t *tok = NULL, *tgt = NULL;
+    ckptio *io = NULL;
+    data_set d;
+    memset(&d, 0, sizeof d);
 
     if (!o.ckpt_dir) {
         if (rank == 0)
@@ -222,7 +231,14 @@ int train_run(const train_options *oin, comm *c)
         return EXIT_USAGE;
     }
 
-    if (ckptio_prepare_dir(c, o.ckpt_dir, err, sizeof err) != CKPTIO_OK) {
+    /* the checkpoint directory: libckpt's manager (paths, latest, retention, save policy), and its
+     * asynchronous saver unless --no-async */
+    ckptio_options io_opt = {.keep_last = o.keep_last,
+                             .keep_best = o.keep_best,
+                             .every_steps = o.ckpt_every,
+                             .every_secs = o.ckpt_secs,
+                             .async = o.async};
+    if (ckptio_open(c, o.ckpt_dir, &io_opt, &io, err, sizeof err) != CKPTIO_OK) {
         if (rank == 0)
             fprintf(stderr, "shard-train: error: %s\n", err);
         return EXIT_ERROR;
@@ -232,7 +248,13 @@ int train_run(const train_options *oin, comm *c)
     if (o.resume) {
         if (strcmp(o.resume, "auto") == 0) {
             int64_t st;
-            have_src = ckptio_find_latest(c, o.ckpt_dir, src, sizeof src, &st);
+            have_src = ckptio_latest(io, src, sizeof src, &st, err, sizeof err);
+            if (have_src < 0) {
+                if (rank == 0)
+                    fprintf(stderr, "shard-train: error: %s\n", err);
+                code = EXIT_CKPT;
+                goto out;
+            }
             if (!have_src && rank == 0)
                 printf("shard-train: no committed checkpoint in '%s': starting fresh\n", o.ckpt_dir);
         } else {
@@ -242,7 +264,7 @@ int train_run(const train_options *oin, comm *c)
     } else {
         char old[4096];
         int64_t st = 0;
-        if (ckptio_find_latest(c, o.ckpt_dir, old, sizeof old, &st) && rank == 0)
+        if (ckptio_latest(io, old, sizeof old, &st, err, sizeof err) == 1 && rank == 0)
             fprintf(stderr,
                     "shard-train: warning: '%s' already holds checkpoints up to step %lld; starting fresh without "
                     "--resume (same-numbered steps will be replaced)\n",
@@ -261,7 +283,8 @@ int train_run(const train_options *oin, comm *c)
         if (rc != CKPTIO_OK) { /* read_config broadcast the same outcome to every rank */
             if (rank == 0)
                 fprintf(stderr, "shard-train: error: %s\n", err);
-            return EXIT_CKPT;
+            code = EXIT_CKPT;
+            goto out;
         }
         if (!o.model_explicit)
             o.cfg = have;
@@ -271,16 +294,13 @@ int train_run(const train_options *oin, comm *c)
 
     /* 2. data */
     const char *dpath = o.data_path ? o.data_path : DEFAULT_DATA;
-    data_set d;
     int drc = data_load(dpath, o.val_frac, T, &d, err, sizeof err);
     if (drc != DATA_OK && !o.data_path)
         snprintf(err + strlen(err), sizeof err - strlen(err),
                  " (the default corpus comes from Debian's fortunes/fortunes-min packages: scripts/setup.sh "
                  "installs them; or pass --data PATH)");
-    if ((code = agree_error(c, drc != DATA_OK ? EXIT_DATA : 0, err)) != 0) {
-        data_free(&d);
-        return code;
-    }
+    if ((code = agree_error(c, drc != DATA_OK ? EXIT_DATA : 0, err)) != 0)
+        goto out;
 
     /* 3. sharded model, activations, batches */
     s = shard_create(cfg, rank, N);
@@ -312,11 +332,13 @@ int train_run(const train_options *oin, comm *c)
                 sscanf(strrchr(src, '/') ? strrchr(src, '/') + 1 : src, "step-%" SCNd64, &below);
                 if (rank == 0)
                     fprintf(stderr, "shard-train: warning: %s; trying an older checkpoint\n", err);
-                if (below > 0 && ckptio_find_latest_below(c, o.ckpt_dir, below, src, sizeof src, &st)) {
+                int found = below > 0 ? ckptio_latest_below(io, below, src, sizeof src, &st, err, sizeof err) : 0;
+                if (found == 1) {
                     meta_init(&meta, &o);
                     continue;
                 }
-                snprintf(err, sizeof err, "no loadable checkpoint in '%s'", o.ckpt_dir);
+                if (found == 0)
+                    snprintf(err, sizeof err, "no loadable checkpoint in '%s'", o.ckpt_dir);
             }
             if (rank == 0)
                 fprintf(stderr, "shard-train: error: %s\n", err);
@@ -325,6 +347,17 @@ int train_run(const train_options *oin, comm *c)
         }
     } else {
         shard_init_params(s, o.seed);
+    }
+    {
+        /* debris of interrupted saves (a kill -9 in the middle of one) and incomplete step directories */
+        int removed = 0;
+        if (ckptio_clean(io, &removed, err, sizeof err) != CKPTIO_OK) {
+            if (rank == 0)
+                fprintf(stderr, "shard-train: warning: %s\n", err);
+        } else if (removed > 0 && rank == 0) {
+            printf("shard-train: removed %d incomplete checkpoint director%s (interrupted saves) from '%s'\n",
+                   removed, removed > 1 ? "ies" : "y", o.ckpt_dir);
+        }
     }
     meta.opt = o.opt;
     meta.world_size = N;
@@ -390,8 +423,12 @@ int train_run(const train_options *oin, comm *c)
         goto out;
     }
     const double global_tokens = (double)o.batch * T;
-    double last_ckpt = now_s();
-    int64_t run_steps = 0, timed = 0, step_bytes = 0;
+    int64_t run_steps = 0, timed = 0, step_bytes = 0, n_ckpt = 0;
+    /* wall time of the steps (evaluation and checkpoints included, the final checkpoint excluded: every
+     * run writes one) and the part of it the main thread spent in checkpoint calls */
+    const double t_loop = now_s();
+    double t_train = 0.0, t_ckpt = 0.0, t_final = 0.0;
+    int pending_timer = 0; /* the save in flight was due to the timer */
     double t_steps = 0.0, t_comm = 0.0, t_comp = 0.0, t_first = 0.0, c_first = 0.0, k_first = 0.0;
     int64_t first, count;
     data_split(o.batch, N, rank, &first, &count);
@@ -399,6 +436,7 @@ int train_run(const train_options *oin, comm *c)
 
     while (meta.step < o.steps) {
         const double t0 = now_s(), c0 = c->seconds, k0 = f->compute_s;
+        double it_ckpt = 0.0; /* main-thread time in checkpoint calls during this iteration */
         const int64_t b0 = c->bytes;
         memset(s->grads, 0, sizeof(float) * (size_t)s->local_numel);
         double loss_sum = 0.0;
@@ -414,17 +452,19 @@ int train_run(const train_options *oin, comm *c)
                 comm_fatal(c, "forward/backward");
             refused |= rc == -2;
         }
-        /* loss (global mean) + stop flags in one all-reduce */
-        double red[4] = {loss_sum, g_signal ? 1.0 : 0.0,
-                         (rank == 0 && o.ckpt_secs > 0 && now_s() - last_ckpt >= o.ckpt_secs) ? 1.0 : 0.0,
-                         refused ? 1.0 : 0.0};
-        if (comm_all_reduce(c, red, 4, COMM_F64, COMM_SUM) != 0)
+        /* SIGTERM / SIGUSR1 on any rank (libckpt's preemption flag, one all-reduce) */
+        int preempt = 0;
+        if (ckptio_preempt_requested(c, &preempt) != CKPTIO_OK)
+            comm_fatal(c, "the preemption poll");
+        /* loss (global mean) + refusal flag in one all-reduce */
+        double red[2] = {loss_sum, refused ? 1.0 : 0.0};
+        if (comm_all_reduce(c, red, 2, COMM_F64, COMM_SUM) != 0)
             comm_fatal(c, "loss reduction");
         const double loss = red[0] / global_tokens;
         double norm = 0.0;
         if (adamw_grad_norm(s, c, &norm) != 0)
             comm_fatal(c, "gradient norm");
-        if (red[3] > 0) {
+        if (red[1] > 0) {
             if (rank == 0)
                 fprintf(stderr, "shard-train: error: the model refused a batch at step %lld\n",
                         (long long)meta.step + 1);
@@ -441,9 +481,26 @@ int train_run(const train_options *oin, comm *c)
             code = EXIT_NONFINITE;
             break;
         }
+        /* An asynchronous save writes straight from params, m and v (no copy): it must be complete
+         * before the update changes them. Its write overlapped this step's forward/backward. */
+        if (ckptio_in_flight(io)) {
+            const double tw = now_s();
+            ckptio_result r;
+            int wrc = ckptio_wait(io, &r, err, sizeof err);
+            it_ckpt += now_s() - tw;
+            if (wrc != CKPTIO_OK) {
+                if (rank == 0)
+                    fprintf(stderr, "shard-train: error: %s\n", err);
+                code = EXIT_ERROR;
+                break;
+            }
+            n_ckpt++;
+            print_commit(c, &r, pending_timer);
+        }
         const double lr = adamw_lr(&o.opt, meta.step);
         adamw_update(s, &o.opt, meta.step + 1, lr, adamw_clip_scale(&o.opt, norm));
         meta.step++;
+        meta.val_loss = NAN; /* this new state is not evaluated (yet): keep-best must not rank it */
         meta.data_counter += (uint64_t)o.batch;
         meta.tokens += o.batch * T;
         meta.lr = lr;
@@ -504,37 +561,57 @@ int train_run(const train_options *oin, comm *c)
             }
             sample_text(f, c, meta.data_seed, meta.step, o.sample_len, o.temperature);
         }
+        /* checkpoint and stop decisions (every input is identical on every rank) */
+        const int sig = preempt, finished = meta.step >= o.steps;
+        const int run_done = o.run_steps > 0 && run_steps >= o.run_steps;
+        const int terminal = finished || run_done || early || sig;
+        const int periodic = o.ckpt_every > 0 && meta.step % o.ckpt_every == 0;
+        const double tc = now_s();
+        int due = 0, ck_failed = 0;
+        if (!terminal && ckptio_should_save(io, meta.step, &due, err, sizeof err) != CKPTIO_OK)
+            ck_failed = 1;
+        /* the iteration's wall time: up to here for the last one (its final checkpoint is apart) */
+        double it_end = terminal ? tc : 0.0;
+        if (!ck_failed && (terminal || due)) {
+            /* periodic: started here, written during the next step, committed before its update (async);
+             * terminal (end, --run-steps, early stopping, signal): committed before going on */
+            ckptio_result r;
+            if (ckptio_save(io, s, &meta, terminal, &r, err, sizeof err) != CKPTIO_OK) {
+                ck_failed = 1;
+            } else {
+                pending_timer = due && !periodic;
+                if (r.committed) {
+                    n_ckpt++;
+                    print_commit(c, &r, pending_timer);
+                }
+            }
+        }
+        if (terminal) {
+            t_final = now_s() - tc;
+        } else {
+            it_end = now_s();
+            it_ckpt += it_end - tc;
+        }
+        t_ckpt += it_ckpt;
+        t_train = it_end - t_loop;
         if (metrics) {
+            /* iter_ms: the whole iteration (evaluation, sampling, checkpoint calls; a final checkpoint
+             * not); ckpt_ms: the part of it inside checkpoint calls (save start, commit wait, policy) */
             fprintf(metrics,
                     "{\"step\":%lld,\"loss\":%.17g,\"lr\":%.17g,\"grad_norm\":%.17g,\"tokens_per_s\":%.6g,"
-                    "\"ms_per_step\":%.6g,\"comm_ms\":%.6g,\"compute_ms\":%.6g",
-                    (long long)meta.step, loss, lr, norm, tps, dt * 1e3, dcomm * 1e3, dcomp * 1e3);
+                    "\"ms_per_step\":%.6g,\"comm_ms\":%.6g,\"compute_ms\":%.6g,\"iter_ms\":%.6g,\"ckpt_ms\":%.6g",
+                    (long long)meta.step, loss, lr, norm, tps, dt * 1e3, dcomm * 1e3, dcomp * 1e3, (it_end - t0) * 1e3,
+                    it_ckpt * 1e3);
             if (evaluated)
                 fprintf(metrics, ",\"val_loss\":%.17g", val);
             fprintf(metrics, "}\n");
             fflush(metrics);
         }
-
-        /* checkpoint and stop decisions (every input is identical on every rank) */
-        const int sig = red[1] > 0, timer = red[2] > 0, finished = meta.step >= o.steps;
-        const int run_done = o.run_steps > 0 && run_steps >= o.run_steps;
-        const int periodic = o.ckpt_every > 0 && meta.step % o.ckpt_every == 0;
-        if (finished || run_done || early || sig || timer || periodic) {
-            char path[4096];
-            double ts = now_s();
-            if (ckptio_save(c, o.ckpt_dir, s, &meta, o.keep_last, o.keep_best, path, sizeof path, err,
-                            sizeof err) != CKPTIO_OK) {
-                if (rank == 0)
-                    fprintf(stderr, "shard-train: error: %s\n", err);
-                code = EXIT_ERROR;
-                break;
-            }
-            last_ckpt = now_s();
-            if (rank == 0) {
-                printf("checkpoint %s (%.0f ms)%s\n", path, (last_ckpt - ts) * 1e3,
-                       timer && !periodic ? " [timer]" : "");
-                fflush(stdout);
-            }
+        if (ck_failed) {
+            if (rank == 0)
+                fprintf(stderr, "shard-train: error: %s\n", err);
+            code = EXIT_ERROR;
+            break;
         }
         if (finished)
             break;
@@ -547,9 +624,23 @@ int train_run(const train_options *oin, comm *c)
             break;
         }
         if (sig) {
-            reason = "signal: checkpoint saved, exiting for requeue";
+            reason = "signal: checkpoint saved, exiting for requeue (exit 75)";
             code = EXIT_REQUEUE;
             break;
+        }
+    }
+    /* stopped before the update (NaN/Inf, a refused batch): an asynchronous save of an EARLIER, good step
+     * may still be in flight -- let it commit; the bad state itself is never saved */
+    if (ckptio_in_flight(io)) {
+        ckptio_result r;
+        if (ckptio_wait(io, &r, err, sizeof err) != CKPTIO_OK) {
+            if (rank == 0)
+                fprintf(stderr, "shard-train: error: %s\n", err);
+            if (code == EXIT_OK)
+                code = EXIT_ERROR;
+        } else {
+            n_ckpt++;
+            print_commit(c, &r, pending_timer);
         }
     }
     if (timed == 0 && run_steps == 1) {
@@ -570,9 +661,14 @@ int train_run(const train_options *oin, comm *c)
         if (N > 1)
             printf("; %.1f MiB sent per rank per step", mib_per_step);
         printf("\n");
+        printf("shard-train: wall %.3f s for %lld steps (evaluation and checkpoints included, the final "
+               "checkpoint not); checkpoint stall %.3f s (%.2f%%), %lld checkpoint%s (%s), final %.0f ms\n",
+               t_train, (long long)run_steps, t_ckpt, t_train > 0 ? 100.0 * t_ckpt / t_train : 0.0,
+               (long long)n_ckpt, n_ckpt == 1 ? "" : "s", o.async ? "async" : "sync", t_final * 1e3);
         fflush(stdout);
     }
 out:
+    ckptio_close(io);
     if (metrics)
         fclose(metrics);
     free(tok);

@@ -3,13 +3,17 @@
  * Per optimizer step: zero the sharded grads; for each micro-batch, draw this rank's sequences of the
  * global batch and run the fully-sharded forward/backward (fsdp.h), gradients reduce-scattered into
  * the shards and accumulated; one all-reduce of the loss (normalised by the GLOBAL token count) and of
- * the stop flags (signals, the checkpoint timer of rank 0); the global grad norm; non-finite loss or
- * norm -> stop (EXIT_NONFINITE) without saving, so the last good checkpoint stays the latest; clipping;
- * sharded AdamW at the scheduled learning rate. Then, as due: evaluation on the validation split with a
- * short text sample and early stopping (like Lightning's EarlyStopping, mode min: an evaluation
- * improves when val < best - min_delta; `patience` evaluations without improvement stop the run);
- * checkpoint every N steps, every T seconds, at the end, on early stopping, after --run-steps, and on
- * SIGTERM / SIGUSR1 (save, then exit EXIT_REQUEUE).
+ * the refusal flag, and libckpt's preemption flag (one all-reduce of an int); the global grad norm;
+ * non-finite loss or norm -> stop (EXIT_NONFINITE) without saving, so the last good checkpoint stays the
+ * latest (an asynchronous save of an earlier step still in flight commits first); the asynchronous save
+ * in flight, if any, is completed (ckptio_wait: commit + retention) -- it wrote straight from the shards
+ * during this step's forward/backward and must be done before they change; clipping; sharded AdamW at
+ * the scheduled learning rate. Then, as due: evaluation on the validation split with a short text sample
+ * and early stopping (like Lightning's EarlyStopping, mode min: an evaluation improves when
+ * val < best - min_delta; `patience` evaluations without improvement stop the run); checkpoint every N
+ * steps or T seconds (the manager's save policy; asynchronous by default: started here, committed before
+ * the next update), and, committed before exiting, at the end, on early stopping, after --run-steps, and
+ * on SIGTERM / SIGUSR1 (save, then exit EXIT_REQUEUE = libckpt's CKPT_EXIT_REQUEUE, 75).
  *
  * Every decision is taken collectively, so every rank returns the same exit code. */
 #ifndef TRAINER_LOOP_H
@@ -29,7 +33,8 @@ enum {
     EXIT_DATA = 3,        /* data missing, unreadable, empty, or too short for the context */
     EXIT_CKPT = 4,        /* checkpoint to resume / init from is unreadable or of another model */
     EXIT_NONFINITE = 5,   /* NaN/Inf loss or gradient norm: stopped, nothing saved at that step */
-    EXIT_REQUEUE = 99     /* SIGTERM or SIGUSR1: checkpoint committed, resume with --resume auto */
+    EXIT_REQUEUE = 75     /* SIGTERM or SIGUSR1: checkpoint committed, resume with --resume auto;
+                             libckpt's CKPT_EXIT_REQUEUE (EX_TEMPFAIL), checked at compile time */
 };
 
 typedef struct train_options {
@@ -53,6 +58,7 @@ typedef struct train_options {
     int64_t ckpt_every;
     double ckpt_secs;
     int keep_last, keep_best;
+    int async;             /* 1 (default): asynchronous no-copy saves (ckpt_io.h); 0: --no-async */
     const char *resume;    /* NULL, "auto" or a checkpoint path */
     const char *init_from; /* NULL or a checkpoint path */
     int patience;          /* 0: early stopping off */
@@ -67,7 +73,7 @@ void train_options_default(train_options *o);
 /* Runs the whole job on this rank; returns the exit code, identical on every rank. */
 int train_run(const train_options *o, comm *c);
 
-/* Installs the SIGTERM / SIGUSR1 handlers (a flag the loop polls once per step). */
-void train_install_signals(void);
+/* Installs libckpt's SIGTERM / SIGUSR1 handlers (a flag the loop polls once per step). 0 or -1. */
+int train_install_signals(void);
 
 #endif /* TRAINER_LOOP_H */

@@ -52,16 +52,28 @@ static const char *const HELP =
     "  --patience P         stop after P evaluations without improvement; 0: off (default 0)\n"
     "  --min-delta D        improvement means val < best - D (default 0)\n"
     "\n"
-    "Checkpoints (DIR/step-%08d; the latest is the highest step that is committed)\n"
-    "  --ckpt-dir DIR       checkpoint directory (required; created if missing)\n"
+    "Checkpoints (libckpt's checkpoint manager: DIR/step-%08lld, written under a step-N.tmp-* name and\n"
+    "renamed when committed; the latest is the highest step that is committed)\n"
+    "  --ckpt-dir DIR       checkpoint directory (required; created if missing). At start-up, debris of\n"
+    "                       interrupted saves and incomplete step directories in it are removed\n"
     "  --ckpt-every N       checkpoint every N steps; 0: off (default 0)\n"
-    "  --ckpt-secs T        checkpoint when T seconds passed since the last one; 0: off (default 0)\n"
-    "                       (a checkpoint is also written at the end, on early stopping, after\n"
-    "                       --run-steps, and on SIGTERM / SIGUSR1)\n"
-    "  --keep-last K        keep the K newest checkpoints; 0: keep all (default 3)\n"
-    "  --keep-best K        also keep the K with the lowest validation loss (default 0)\n"
+    "  --ckpt-secs T        checkpoint when T seconds passed since the last one committed; 0: off\n"
+    "                       (default 0). A checkpoint is also written at the end, on early stopping,\n"
+    "                       after --run-steps, and on SIGTERM / SIGUSR1; those are committed before exit\n"
+    "  --async              asynchronous checkpoints (the default): the save is planned, then a\n"
+    "                       background thread writes the parameter and AdamW shards straight from\n"
+    "                       memory (no copy) while the next step's forward/backward runs (they only\n"
+    "                       read them); the save is committed, and retention applied, before that\n"
+    "                       step's optimizer update. The stall is the planning plus whatever of the\n"
+    "                       write outlasts one forward/backward\n"
+    "  --no-async           synchronous checkpoints: training waits until each is committed\n"
+    "  --keep-last K        keep the K newest committed checkpoints; 0: keep all (default 3)\n"
+    "  --keep-best K        also keep the K with the lowest validation loss (attribute train/val_loss,\n"
+    "                       set only on checkpoints of evaluated steps; needs --keep-last > 0;\n"
+    "                       default 0). Old checkpoints are deleted only after a newer one committed\n"
     "  --resume auto|PATH   auto: continue from the latest committed checkpoint in DIR (fresh start when\n"
-    "                       there is none); PATH: from that checkpoint. Any world size. Restores\n"
+    "                       there is none; the next older one when it fails to load); PATH: from that\n"
+    "                       checkpoint. Any world size. Restores\n"
     "                       parameters, AdamW state, step, batch generator, early-stopping state\n"
     "  --init-from PATH     load the weights only (fresh optimizer, step 0); ignored when --resume\n"
     "                       finds a checkpoint\n"
@@ -69,7 +81,9 @@ static const char *const HELP =
     "Output and resources\n"
     "  --metrics FILE       JSON Lines on rank 0, one object per step: step, loss, lr, grad_norm,\n"
     "                       tokens_per_s, ms_per_step, comm_ms (inside collectives), compute_ms (model\n"
-    "                       kernels), all measured on rank 0, and val_loss when evaluated\n"
+    "                       kernels), iter_ms (the whole iteration: evaluation, sampling, checkpoint calls;\n"
+    "                       a final checkpoint not), ckpt_ms (inside checkpoint calls: starting a save,\n"
+    "                       waiting for its commit), all measured on rank 0, and val_loss when evaluated\n"
     "                       (appended to when resuming, truncated on a fresh start; after a hard kill\n"
     "                       the steps since the last checkpoint appear again: the later lines win)\n"
     "  --log-every K        print every K-th step (default 1)\n"
@@ -79,8 +93,9 @@ static const char *const HELP =
     "  --help               this text\n"
     "\n"
     "Signals: SIGTERM or SIGUSR1 on any rank -> every rank finishes the current step, a checkpoint is\n"
-    "committed and every rank exits 99. Under Slurm, srun delivers SIGTERM to every task. Open MPI's\n"
-    "mpirun forwards SIGUSR1 to the ranks and then returns their 99; SIGTERM sent to mpirun itself is\n"
+    "committed and every rank exits 75 (libckpt's CKPT_EXIT_REQUEUE, EX_TEMPFAIL). Under Slurm, srun\n"
+    "delivers SIGTERM to every task; requeue on 75 (if [ $rc -eq 75 ]; then scontrol requeue ...). Open\n"
+    "MPI's mpirun forwards SIGUSR1 to the ranks and then returns their 75; SIGTERM sent to mpirun itself is\n"
     "forwarded too, but mpirun SIGKILLs the ranks 1 s later (OMPI_MCA_odls_base_sigkill_timeout) and\n"
     "exits 1 whatever they return: signal mpirun with SIGUSR1, or the ranks with SIGTERM.\n"
     "\n"
@@ -92,8 +107,8 @@ static const char *const HELP =
     "   4  checkpoint to resume / initialise from is unreadable, or of another model (the message\n"
     "      names the field)\n"
     "   5  NaN/Inf loss or gradient norm: stopped without saving that step; the last checkpoint is\n"
-    "      the last good state\n"
-    "  99  interrupted by SIGTERM/SIGUSR1 after committing a checkpoint: requeue with --resume auto\n";
+    "      the last good state (an asynchronous save of an earlier step still in flight commits first)\n"
+    "  75  interrupted by SIGTERM/SIGUSR1 after committing a checkpoint: requeue with --resume auto\n";
 
 static int parse_i64(const char *s, int64_t lo, int64_t *out)
 {
@@ -140,6 +155,10 @@ static int parse_args(int argc, char **argv, train_options *o, char *err, size_t
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s'", a);
             return -1;
+        }
+        if (strcmp(a, "--async") == 0 || strcmp(a, "--no-async") == 0) { /* flags without a value */
+            o->async = strcmp(a, "--async") == 0;
+            continue;
         }
         if (i + 1 >= argc) {
             snprintf(err, errlen, "%s needs a value", a);
@@ -266,7 +285,9 @@ static int default_threads(const comm *c)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
+    /* FUNNELED: libckpt's asynchronous saver writes from a thread of its own, which makes no MPI call */
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm world = MPI_COMM_WORLD;
     comm *c = comm_create_mpi(&world);
     if (!c) {
@@ -299,7 +320,9 @@ int main(int argc, char **argv)
         }
         omp_set_num_threads(o.threads);
         openblas_set_num_threads(o.threads);
-        train_install_signals();
+        if (train_install_signals() != 0 && c->rank == 0)
+            fprintf(stderr, "shard-train: warning: cannot install the SIGTERM/SIGUSR1 handlers: no checkpoint on "
+                            "preemption\n");
         code = train_run(&o, c);
     }
     comm_destroy(c);

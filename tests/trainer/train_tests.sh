@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # shard-train end-to-end tests. Usage: train_tests.sh TEST SHARD_TRAIN CKPT_COMPARE MPIEXEC WORKDIR
 # Every test uses the tiny model (L2 H2 C32 T32) on the fortunes corpus (or a custom small model for
-# empty shards), one thread per rank, and asserts exact exit codes, metrics and checkpoint contents.
+# empty shards, a large one for kill9_async), one thread per rank, and asserts exact exit codes, metrics
+# and checkpoint contents. Checkpoints are asynchronous (shard-train's default) unless a test says
+# --no-async; async_sync compares the two, kill9_async kills the job during an asynchronous save.
 set -euo pipefail
 TEST=$1 TRAIN=$2 CMP=$3 MPIEXEC=$4 WORK=$5
 PY=/usr/bin/python3
@@ -135,7 +137,7 @@ EOF
   ;;
 
 signal_requeue)
-  # phase 1: SIGTERM to ONE rank only (as a scheduler would to a task); every rank must stop, save, exit 99
+  # phase 1: SIGTERM to ONE rank only (as a scheduler would to a task); every rank must stop, save, exit 75
   LONG=("${TINY[@]}" --steps 100000 --ckpt-dir ck --metrics m.jsonl)
   wait_lines() { # wait_lines FILE N PID
     for ((i = 0; i < 1200; i++)); do
@@ -154,7 +156,7 @@ signal_requeue)
   kill -TERM "${ranks[1]}"
   wait $pid; rc=$?
   set -e
-  [ $rc -eq 99 ] || { tail -20 run.log >&2; fail "SIGTERM: exit code $rc, expected 99"; }
+  [ $rc -eq 75 ] || { tail -20 run.log >&2; fail "SIGTERM: exit code $rc, expected 75"; }
   s1=$(nlines m.jsonl)
   ck1=$(printf 'ck/step-%08d' "$s1")
   [ -f "$ck1/COMMITTED" ] || fail "no committed checkpoint $ck1 after SIGTERM"
@@ -168,7 +170,7 @@ signal_requeue)
   kill -USR1 $pid
   wait $pid; rc=$?
   set -e
-  [ $rc -eq 99 ] || fail "SIGUSR1: exit code $rc, expected 99"
+  [ $rc -eq 75 ] || fail "SIGUSR1: exit code $rc, expected 75"
   s2=$(nlines m.jsonl)
   [ -f "$(printf 'ck/step-%08d' "$s2")/COMMITTED" ] || fail "no checkpoint after SIGUSR1"
   # phase 3: finish 5 more steps; the whole history must equal an uninterrupted run bit for bit
@@ -177,7 +179,7 @@ signal_requeue)
   expect_rc 0 2 "${TINY[@]}" --steps 100000 --ckpt-dir ref --metrics ref.jsonl --run-steps $((s2 + 5))
   cmp <(losses ref.jsonl) <(losses m.jsonl) || fail "interrupted history differs from the uninterrupted run"
   "$CMP" "ref/$final" "ck/$final" || fail "final checkpoints differ"
-  pass "SIGTERM at step $s1 and SIGUSR1 at step $s2 -> exit 99, committed checkpoints, exact resume"
+  pass "SIGTERM at step $s1 and SIGUSR1 at step $s2 -> exit 75 (CKPT_EXIT_REQUEUE), committed checkpoints, exact resume"
   ;;
 
 bad_inputs)
@@ -241,14 +243,121 @@ EOF
   ;;
 
 nonfinite)
-  expect_rc 0 2 --ckpt-dir ck "${TINY[@]}" --steps 3 --ckpt-every 1 --keep-last 0
+  # asynchronous (default) and synchronous checkpoints
+  for mode in --async --no-async; do
+    rm -rf ck
+    expect_rc 0 2 --ckpt-dir ck "${TINY[@]}" --steps 3 --ckpt-every 1 --keep-last 0 $mode
+    : >run.log
+    # an absurd learning rate overflows the weights: step 5's loss is not finite
+    expect_all_ranks_rc 5 2 --ckpt-dir ck "${TINY[@]}" --steps 10 --lr 1e38 --ckpt-every 1 --keep-last 0 \
+      --resume auto --metrics m.jsonl $mode
+    grep -q "shard-train: error: non-finite loss at step 5" run.log || { cat run.log >&2; fail "message"; }
+    [ -f ck/step-00000004/COMMITTED ] && [ ! -e ck/step-00000005 ] || fail "$mode: the non-finite step was saved"
+    ! compgen -G "ck/step-*.tmp-*" >/dev/null || fail "$mode: temporary directories left"
+    if [ $mode = --async ]; then
+      # step 4's save was in flight (written during step 5's forward/backward): it commits, then exit 5
+      awk '/non-finite loss at step 5/ {e = NR} /^checkpoint ck\/step-00000004 committed \(async/ {c = NR}
+           END {exit !(e && c > e)}' run.log || { cat run.log >&2; fail "the in-flight save of step 4 did not commit"; }
+    fi
+  done
+  pass "NaN/Inf loss -> exit 5, nothing saved at that step, last good checkpoint kept (async: in-flight save commits)"
+  ;;
+
+async_sync)
+  # the same run with asynchronous (default) and synchronous checkpoints: same losses, the same
+  # checkpoints bit for bit (tensors and attributes), all committed, no temporary directory left
+  A=("${TINY[@]}" --steps 12 --ckpt-every 3 --keep-last 0 --eval-every 6 --eval-seqs 8)
+  expect_rc 0 2 --ckpt-dir as "${A[@]}" --metrics as.jsonl
+  expect_rc 0 2 --ckpt-dir sy "${A[@]}" --metrics sy.jsonl --no-async
+  expect_rc 0 3 --ckpt-dir as3 "${A[@]}" --metrics as3.jsonl --async --micro-batch 1
+  for s in 3 6 9; do
+    grep -q "^checkpoint as/step-0000000$s committed (async: stall .* ms at the save + .* ms at the commit" run.log \
+      || fail "no asynchronous commit of step $s"
+    grep -q "^checkpoint sy/step-0000000$s (.* ms, synchronous)" run.log || fail "no synchronous save of step $s"
+  done
+  grep -q "^checkpoint as/step-00000012 committed (async" run.log || fail "final checkpoint"
+  grep -q "4 checkpoints (async)" run.log && grep -q "4 checkpoints (sync)" run.log || fail "checkpoint counts"
+  cmp <(losses as.jsonl) <(losses sy.jsonl) || fail "asynchronous checkpoints changed the training"
+  for d in as sy as3; do
+    have=$(cd $d && ls -A | tr '\n' ' ')
+    [ "$have" = "step-00000003 step-00000006 step-00000009 step-00000012 " ] || fail "$d holds '$have'"
+    for s in 03 06 09 12; do [ -f $d/step-000000$s/COMMITTED ] || fail "$d/step-000000$s not committed"; done
+  done
+  for s in 03 06 09 12; do
+    "$CMP" as/step-000000$s sy/step-000000$s || fail "step $s: async and sync checkpoints differ"
+    cmp <("$CMP" --list as/step-000000$s) <("$CMP" --list sy/step-000000$s) || fail "step $s: attributes differ"
+    "$CMP" as/step-000000$s as3/step-000000$s --prefix model/ --rtol 1e-3 --atol 1e-4 >/dev/null || fail "step $s: N=3 differs"
+  done
+  # the keep-best metric: the loss of exactly the saved state, NaN when that step was not evaluated
+  "$CMP" --attr as/step-00000003 train/val_loss | grep -qi nan || fail "step 3 (not evaluated) has a val_loss"
+  v6=$("$CMP" --attr as/step-00000006 train/val_loss)
+  $PY -c 'import math, sys; v = float(sys.argv[1]); assert math.isfinite(v) and 0 < v < 10, v' "$v6" \
+    || fail "step 6 (evaluated) val_loss '$v6'"
+  pass "asynchronous (no-copy) checkpoints commit and equal synchronous ones bit for bit"
+  ;;
+
+kill9_async)
+  # kill -9 of the whole job (mpirun and every rank at once) while the asynchronous save of step 6 is in
+  # flight (its ROOT/step-00000006.tmp-* directory exists): step 3 stays the latest, the run resumes from
+  # it, the debris is removed, and the resumed run reaches step 6 bit-exactly. The save is in flight for
+  # one forward/backward (it commits before step 7's update); a model with large shards relative to its
+  # step time makes the write itself last; if step 6 got committed before the kill, a bigger model.
+  K=(--eval-every 0 --sample-len 0 --lr 1e-3 --batch 2 --steps 100000 --ckpt-every 3 --keep-last 0)
+  killed=""
+  for m in 4,4,256,32 4,4,512,32 8,4,512,32; do
+    rm -rf ck
+    : >m.jsonl
+    set +e
+    "$MPIEXEC" -n 2 --oversubscribe "$TRAIN" --threads 1 --model $m "${K[@]}" --ckpt-dir ck --metrics m.jsonl \
+      >>run.log 2>&1 &
+    pid=$!
+    ranks=()
+    for ((i = 0; i < 6000; i++)); do # the rank processes, once they train
+      [ "$(nlines m.jsonl)" -ge 1 ] && { ranks=($(pgrep -P $pid)); break; }
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.01
+    done
+    [ ${#ranks[@]} -eq 2 ] || { kill -9 $pid "${ranks[@]}" 2>/dev/null; fail "expected 2 rank processes, found ${ranks[*]:-none}"; }
+    seen=""
+    for ((i = 0; i < 60000; i++)); do
+      if [ -f ck/step-00000003/COMMITTED ] && compgen -G "ck/step-00000006.tmp-*" >/dev/null; then
+        seen=1
+        break
+      fi
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.002
+    done
+    kill -9 $pid "${ranks[@]}" 2>/dev/null
+    wait $pid 2>/dev/null
+    set -e
+    for p in "${ranks[@]}"; do
+      for ((i = 0; i < 500; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.01; done
+      ! kill -0 "$p" 2>/dev/null || fail "rank process $p survived kill -9"
+    done
+    [ -n "$seen" ] || { tail -20 run.log >&2; fail "model $m: the save of step 6 never showed its temporary directory"; }
+    if [ -e ck/step-00000006 ]; then
+      echo "model $m: step 6 was committed before the kill; again with a bigger model"
+      continue
+    fi
+    killed=$m
+    echo "model $m: killed the job during the asynchronous save of step 6 (metrics reached step $(nlines m.jsonl))"
+    ls -A ck
+    ls -l ck/step-00000006.tmp-*/ || true # the rank files as the kill left them
+    break
+  done
+  [ -n "$killed" ] || fail "could not kill the job during an asynchronous save"
+  compgen -G "ck/step-00000006.tmp-*" >/dev/null || fail "no debris of the interrupted save"
   : >run.log
-  # an absurd learning rate overflows the weights: step 2's loss is not finite
-  expect_all_ranks_rc 5 2 --ckpt-dir ck "${TINY[@]}" --steps 10 --lr 1e38 --ckpt-every 1 --keep-last 0 \
-    --resume auto --metrics m.jsonl
-  grep -q "shard-train: error: non-finite loss at step 5" run.log || { cat run.log >&2; fail "message"; }
-  [ -f ck/step-00000004/COMMITTED ] && [ ! -e ck/step-00000005 ] || fail "the non-finite step was saved"
-  pass "NaN/Inf loss -> exit 5, nothing saved at that step, last good checkpoint kept"
+  expect_rc 0 2 --model $killed "${K[@]}" --ckpt-dir ck --resume auto --run-steps 3
+  grep -q "warning: 'ck/step-00000006.tmp-[0-9a-f]*' is the temporary directory of a save of step 6" run.log \
+    || fail "no warning about the debris"
+  grep -q "resumed from 'ck/step-00000003' (step 3)" run.log || { cat run.log >&2; fail "did not resume from step 3"; }
+  grep -q "removed 1 incomplete checkpoint directory" run.log || fail "debris not removed"
+  have=$(cd ck && ls -A | tr '\n' ' ')
+  [ "$have" = "step-00000003 step-00000006 " ] || fail "ck holds '$have'"
+  expect_rc 0 2 --model $killed "${K[@]}" --ckpt-dir ref --run-steps 6
+  "$CMP" ref/step-00000006 ck/step-00000006 || fail "the resumed run differs from an uninterrupted one"
+  pass "kill -9 during an asynchronous save (model $killed): step 3 stays latest, resume is exact, debris removed"
   ;;
 
 early_stopping)
@@ -263,22 +372,38 @@ early_stopping)
   ;;
 
 retention)
-  expect_rc 0 2 --ckpt-dir ck "${TINY[@]}" --steps 30 --ckpt-every 5 --eval-every 5 --eval-seqs 8 \
-    --keep-last 2 --keep-best 1 --metrics m.jsonl
-  want=$($PY - m.jsonl <<'EOF'
+  # libckpt's manager: the keep_last newest + the keep_best lowest train/val_loss (ties: the newer), with
+  # asynchronous (ck) and synchronous (cks) saves
+  kept() { # kept METRICS LAST KEEP_LAST: the step directories retention must leave
+    $PY - "$@" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+last, keep_last = int(sys.argv[2]), int(sys.argv[3])
 val = {r["step"]: r["val_loss"] for r in rows if "val_loss" in r}
-keep = {30, 25} | {min(val, key=lambda s: (val[s], s))}
+keep = set(range(last, last - 5 * keep_last, -5)) | {min(val, key=lambda s: (val[s], -s))}
 print(" ".join(f"step-{s:08d}" for s in sorted(keep)))
 EOF
-)
-  have=$(cd ck && ls -d step-* | sort | tr '\n' ' ' | sed 's/ $//')
-  [ "$have" = "$want" ] || fail "kept '$have', expected '$want'"
+  }
+  for d in ck cks; do
+    mode=--async; [ $d = cks ] && mode=--no-async
+    expect_rc 0 2 --ckpt-dir $d "${TINY[@]}" --steps 30 --ckpt-every 5 --eval-every 5 --eval-seqs 8 \
+      --keep-last 2 --keep-best 1 --metrics m$d.jsonl $mode
+    want=$(kept m$d.jsonl 30 2)
+    have=$(cd $d && ls -A | tr '\n' ' ' | sed 's/ $//')
+    [ "$have" = "$want" ] || fail "$mode: kept '$have', expected '$want'"
+  done
+  # checkpoints of steps that were not evaluated never count as best (their train/val_loss is NaN)
+  expect_rc 0 2 --ckpt-dir ckb "${TINY[@]}" --steps 30 --ckpt-every 5 --eval-every 10 --eval-seqs 8 \
+    --keep-last 1 --keep-best 1 --metrics mb.jsonl
+  want=$(kept mb.jsonl 30 1)
+  have=$(cd ckb && ls -A | tr '\n' ' ' | sed 's/ $//')
+  [ "$have" = "$want" ] || fail "keep-best among evaluated steps: kept '$have', expected '$want'"
   # an incomplete directory with a higher step is skipped (with a warning) by --resume auto
   mkdir ck/step-99999999
   expect_rc 0 2 --ckpt-dir ck "${TINY[@]}" --steps 32 --resume auto
-  grep -q "warning: skipping checkpoint 'ck/step-99999999'" run.log || fail "no warning for the incomplete directory"
+  grep -q "shard-train: warning: skipping step 99999999 (incomplete)" run.log || fail "no warning for the incomplete directory"
+  [ ! -e ck/step-99999999 ] || fail "the incomplete directory was not cleaned up"
+  grep -q "removed 1 incomplete checkpoint directory (interrupted saves) from 'ck'" run.log || fail "no clean-up message"
   grep -q "resumed from 'ck/step-00000030' (step 30)" run.log || fail "did not resume from step 30"
   # checkpoint names and attributes
   "$CMP" --list ck/step-00000032 >list.txt
@@ -300,7 +425,7 @@ EOF
   # time-based checkpoints
   expect_rc 0 1 --ckpt-dir timed "${TINY[@]}" --steps 6 --ckpt-secs 0.000001 --keep-last 0
   [ "$(ls -d timed/step-* | wc -l)" -eq 6 ] || fail "time-based checkpoints"
-  pass "keep-last 2 + keep-best 1 kept $have; incomplete directories skipped; names and attributes"
+  pass "keep-last + keep-best (async and sync) kept what the manager must keep; not-evaluated steps never best; incomplete directories skipped; names and attributes"
   ;;
 
 help)
@@ -309,7 +434,10 @@ help)
            --keep-last --keep-best --resume --init-from --patience --min-delta --metrics --threads; do
     grep -q -- "^  $f " help.txt || fail "--help does not document $f"
   done
-  grep -q "^  99  interrupted by SIGTERM/SIGUSR1" help.txt || fail "exit code 99 not documented"
+  grep -q "^  75  interrupted by SIGTERM/SIGUSR1" help.txt || fail "exit code 75 not documented"
+  grep -q "every rank exits 75 (libckpt's CKPT_EXIT_REQUEUE" help.txt || fail "signals paragraph: exit 75"
+  ! grep -q "99" help.txt || fail "--help still mentions 99"
+  for f in --async --no-async; do grep -q -- "^  $f " help.txt || fail "--help does not document $f"; done
   for c in 0 1 2 3 4 5; do grep -q "^   $c  " help.txt || fail "exit code $c not documented"; done
   pass "--help documents every flag and the exit codes"
   ;;
