@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "mpi_test.h"
+
 static int rank, nranks;
 static char base[4096];
 
@@ -774,23 +776,9 @@ static void test_preempt_loop(void **u)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (argc != 2 || nranks < 2) {
-        if (rank == 0)
-            fprintf(stderr, "usage: mpiexec -n N>=2 test_manager SCRATCH_DIR\n");
-        MPI_Finalize();
-        return 2;
-    }
-    snprintf(base, sizeof base, "%s", argv[1]);
-    if (rank == 0) {
-        char cmd[8600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", base, base);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot prepare %s\n", base);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
+    int st = mpi_test_begin(&argc, &argv, "test_manager", 2, &rank, &nranks, base, sizeof base);
+    if (st)
+        return st;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keep_last),
         cmocka_unit_test(test_keep_last_every),
@@ -813,8 +801,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_preempt_loop),
     };
     int failed = cmocka_run_group_tests_name("manager", tests, NULL, NULL);
-    int any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return any ? 1 : 0;
+    return mpi_test_end(failed);
 }

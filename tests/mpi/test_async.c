@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "mpi_test.h"
+
 static int rank, nranks;
 static char base[4096];
 
@@ -208,21 +210,9 @@ static void test_free_abandons(void **u)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (argc != 2) {
-        MPI_Finalize();
-        return 2;
-    }
-    snprintf(base, sizeof base, "%s", argv[1]);
-    if (rank == 0) {
-        char cmd[8600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", base, base);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot prepare %s\n", base);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
+    int st = mpi_test_begin(&argc, &argv, "test_async", 1, &rank, &nranks, base, sizeof base);
+    if (st)
+        return st;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_staged),           cmocka_unit_test(test_streaming_budget),
         cmocka_unit_test(test_one_at_a_time),    cmocka_unit_test(test_background_error),
@@ -231,8 +221,5 @@ int main(int argc, char **argv)
     int failed = cmocka_run_group_tests_name("async", tests, NULL, NULL);
     for (int i = 0; i < NT; i++)
         free(bufs[i]);
-    int any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return any ? 1 : 0;
+    return mpi_test_end(failed);
 }
