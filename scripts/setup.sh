@@ -12,6 +12,7 @@ PACKAGES=(
   libopenblas-dev                        # trainer matmuls
   python3 python3-h5py python3-numpy python3-xxhash  # the suite reads checkpoints with plain h5py
   fortunes fortunes-min                  # the default training corpus (real text, from Debian)
+  clang libclang-rt-14-dev               # libFuzzer targets (tests/fuzz)
 )
 
 missing=()

@@ -1,0 +1,7 @@
+# The fuzz targets: one line each, read by both builds (tests/fuzz/CMakeLists.txt: replay of the
+# corpus under the main compiler + ASan/UBSan; tests/fuzz/clang/: libFuzzer under clang).
+#   ckpt_fuzz(<name> SOURCES <files relative to the repository root> [LIBCKPT] [PKGS <pkg-config modules>])
+# fuzz_<name>.c defines LLVMFuzzerTestOneInput; corpus/<name>/ holds its committed seeds and
+# regressions/<name>/ every input that once crashed it (both replayed by fuzz.replay.<name>).
+# LIBCKPT links a sanitized static build of libckpt (internal symbols visible).
+ckpt_fuzz(zstd_chunk SOURCES tests/fuzz/fuzz_zstd_chunk.c LIBCKPT)
