@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Reassembles every tensor of a libckpt checkpoint with h5py and numpy only, following
-formats/SPEC.md (no libckpt code). Also verifies every piece's XXH3-64 checksum when the
+"""Reassembles every tensor of a libckpt checkpoint (format version 1 or 2) with h5py and numpy
+only, following formats/SPEC.md (no libckpt code). Also verifies every piece's XXH3-64 checksum when the
 `xxhash` Python module is available.
 
 usage: reassemble.py CKPT_DIR [--npz OUT.npz] [--check-pattern]
@@ -21,8 +21,22 @@ NP = {'f32': np.float32, 'f64': np.float64, 'f16': np.float16, 'bf16': np.uint16
       'i16': np.int16, 'i32': np.int32, 'i64': np.int64, 'u8': np.uint8, 'bool': np.uint8}
 
 
+def pieces_of(ext, itemsize, piece_bytes):
+    """SPEC section 5: the piece dim p and rows per piece of a box with extents ext."""
+    n = len(ext)
+    if n == 0:
+        return 0, 1
+    slab, p = itemsize, n - 1
+    for d in range(n - 1, 0, -1):
+        nxt = slab * ext[d]
+        if nxt > piece_bytes or ext[d] == 0:
+            break
+        slab, p = nxt, d - 1
+    return p, max(1, min(ext[p], piece_bytes // slab))
+
+
 def piece_checksums(data, piece_dim, piece_len):
-    """SPEC section 5: the pieces of a box's row-major array, in order, and their XXH3-64."""
+    """The pieces of a box's row-major array, in order, and their XXH3-64."""
     import xxhash
     if data.ndim == 0:
         return [xxhash.xxh3_64_intdigest(data.tobytes())]
@@ -35,44 +49,111 @@ def piece_checksums(data, piece_dim, piece_len):
     return out
 
 
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def boxes_v2(ix, t, rows):
+    """SPEC 3.2/3.3: the saved boxes of tensor row t as (offset, extent, writer, j, slot)."""
+    nd = int(t['ndim'])
+    if int(t['sharding']) == 1:  # explicit rows
+        for j, r in enumerate(rows[t['first_row']: t['first_row'] + t['nboxes']]):
+            yield ([int(x) for x in r['offset'][:nd]], [int(x) for x in r['extent'][:nd]], int(r['writer']), j,
+                   int(t['first_piece']) + int(r['first_piece']))
+        return
+    shape = [int(x) for x in t['shape'][:nd]]
+    chunk = [int(x) for x in t['chunk'][:nd]]
+    ncells = [(s + c - 1) // c if s else 0 for s, c in zip(shape, chunk)]
+    for j, cell in enumerate(np.ndindex(*ncells) if nd else [()]):
+        off = [c * k for c, k in zip(cell, chunk)]
+        ext = [min(k, s - o) for k, s, o in zip(chunk, shape, off)]
+        writer = int(t['writer0']) + sum(c * int(s) for c, s in zip(cell, t['stride'][:nd]))
+        yield off, ext, writer, j, int(t['first_piece']) + j * int(t['piece_stride'])
+    if int(t['nboxes']) != (int(np.prod(ncells)) if nd else 1):
+        raise AssertionError(f"{text(t['name'])}: the grid has another box count than nboxes")
+
+
+def file_of(ix, layout, writer, groups):
+    """SPEC 1: the data file a writer's boxes are in."""
+    if layout == 'shared':
+        return 'data.h5'
+    if layout == 'file-per-group':
+        for g in groups:
+            if g['first_rank'] <= writer < g['first_rank'] + g['nranks']:
+                return f"group-{int(g['group']):05d}.h5"
+        raise AssertionError(f'writer {writer} is in no group')
+    return f'rank-{writer:05d}.h5'
+
+
 def load(ckpt, verify=False):
     with open(f'{ckpt}/COMMITTED') as m:
         lines = m.read().split('\n')
     assert lines[0] == 'ckpt-commit', 'not a commit marker'
     ix = h5py.File(f'{ckpt}/index.h5', 'r')
-    assert ix.attrs['format'] in (b'ckpt', 'ckpt')
-    assert int(ix.attrs['format_version']) == 1, 'unknown format version'
-    shared = ix.attrs['layout'] in (b'shared', 'shared')
-    tensors, boxes = ix['index/tensors'][...], ix['index/boxes'][...]
-    sums = ix['index/checksums'][...]
-    files = [f.decode() if isinstance(f, bytes) else f for f in ix['index/files'][...]]
-    out = {}
+    assert text(ix.attrs['format']) == 'ckpt'
+    version = int(ix.attrs['format_version'])
+    assert version in (1, 2), f'unknown format version {version}'
+    layout = text(ix.attrs['layout'])
+    shared = layout == 'shared'
+    piece_bytes = int(ix.attrs['piece_bytes'])
+    tensors, rows = ix['index/tensors'][...], ix['index/boxes'][...]
+    groups = ix['index/groups'][...] if 'groups' in ix['index'] else []
+    if version == 1:
+        sums = ix['index/checksums'][...]
+        files = [text(f) for f in ix['index/files'][...]]
+    out, opened = {}, {}
+
+    def h5(name):
+        if name not in opened:
+            opened[name] = h5py.File(f'{ckpt}/{name}', 'r')
+        return opened[name]
+
     for t in tensors:
-        name = t['name'].decode()
+        name = text(t['name'])
         nd = int(t['ndim'])
         shape = tuple(int(x) for x in t['shape'][:nd])
-        arr = np.empty(shape, NP[t['dtype'].decode()])
+        arr = np.empty(shape, NP[text(t['dtype'])])
         seen = 0
-        for b in boxes[t['first_box']: t['first_box'] + t['nboxes']]:
-            sl = tuple(slice(int(o), int(o + e)) for o, e in zip(b['offset'][:nd], b['extent'][:nd]))
-            with h5py.File(f"{ckpt}/{files[b['file']]}", 'r') as f:
-                ds = f[b['dataset'].decode()]
-                # file-per-rank: the dataset is the box; shared: the box is a region of it
-                data = ds[...] if ds.shape == arr[sl].shape and not shared else ds[sl]
+        if version == 1:
+            boxes = [([int(x) for x in b['offset'][:nd]], [int(x) for x in b['extent'][:nd]], b)
+                     for b in rows[t['first_box']: t['first_box'] + t['nboxes']]]
+        else:
+            boxes = [(o, e, (w, j, slot)) for o, e, w, j, slot in boxes_v2(ix, t, rows)]
+        for off, ext, info in boxes:
+            sl = tuple(slice(o, o + e) for o, e in zip(off, ext))
+            if version == 1:
+                fname, dsname = files[info['file']], text(info['dataset'])
+            else:
+                writer, j, slot = info
+                fname = file_of(ix, layout, writer, groups)
+                dsname = f'/tensors/{name}' if shared else f"/boxes/{int(t['first_box']) + j}"
+            f = h5(fname)
+            ds = f[dsname]
+            # file-per-rank/-group: the dataset is the box; shared: the box is a region of it
+            data = ds[sl] if shared else ds[...]
             if verify:
-                got = piece_checksums(data, int(b['piece_dim']), int(b['piece_len']))
-                want = [int(x) for x in sums[b['first_piece']: b['first_piece'] + b['npieces']]]
-                assert got == want, f"{name}: checksum mismatch in {files[b['file']]}:{b['dataset'].decode()}"
+                if version == 1:
+                    p, plen = int(info['piece_dim']), int(info['piece_len'])
+                    want = [int(x) for x in sums[info['first_piece']: info['first_piece'] + info['npieces']]]
+                else:
+                    p, plen = pieces_of(ext, arr.itemsize, piece_bytes)
+                    first = slot if shared else int(ds.attrs['first_piece'])
+                    got_n = len(piece_checksums(data, p, plen))
+                    want = [int(x) for x in f['checksums'][first: first + got_n]]
+                got = piece_checksums(data, p, plen)
+                assert got == want, f'{name}: checksum mismatch in {fname}:{dsname}'
             arr[sl] = data
-            seen += int(np.prod([int(e) for e in b['extent'][:nd]])) if nd else 1
+            seen += int(np.prod(ext)) if nd else 1
         assert seen == arr.size, f'{name}: boxes cover {seen} of {arr.size} elements'
-        if ix.attrs['layout'] in (b'shared', 'shared'):
+        if shared:
             # shared layout: the whole tensor is also one plain dataset (SPEC section 4.2)
-            with h5py.File(f'{ckpt}/data.h5', 'r') as f:
-                direct = f[f'tensors/{name}'][...]
+            direct = h5('data.h5')[f'tensors/{name}'][...]
             assert direct.dtype == arr.dtype and direct.tobytes() == arr.tobytes(), f'{name}: f[name][...] differs'
-        out[name] = (t['dtype'].decode(), arr)
+        out[name] = (text(t['dtype']), arr)
+    for f in opened.values():
+        f.close()
     attrs = {}
+
     def visit(key, obj):
         if isinstance(obj, h5py.Dataset):
             attrs[key] = (obj.attrs['type'], obj[()])

@@ -47,12 +47,12 @@ extern "C" {
 #endif
 
 #define CKPT_VERSION_MAJOR 0
-#define CKPT_VERSION_MINOR 1
+#define CKPT_VERSION_MINOR 2
 #define CKPT_VERSION_PATCH 0
-#define CKPT_VERSION_STRING "0.1.0"
+#define CKPT_VERSION_STRING "0.2.0"
 
-/* The on-disk format version this library writes (formats/SPEC.md). */
-#define CKPT_FORMAT_VERSION 1
+/* The on-disk format version this library writes (formats/SPEC.md); it reads 1 and 2. */
+#define CKPT_FORMAT_VERSION 2
 
 /* Most dims a tensor may have. */
 #define CKPT_MAX_NDIM 8
@@ -219,8 +219,12 @@ int ckpt_state_attr_info(const ckpt_state *state, int i, const char **key, ckpt_
 
 typedef enum ckpt_layout {
     CKPT_LAYOUT_PER_RANK = 0, /* one HDF5 file per writing rank + index.h5 */
-    CKPT_LAYOUT_SHARED = 1    /* one HDF5 file written by all ranks through MPI-IO, one global
+    CKPT_LAYOUT_SHARED = 1,   /* one HDF5 file written by all ranks through MPI-IO, one global
                                  dataset per tensor (plain h5py reads whole tensors) + index.h5 */
+    CKPT_LAYOUT_GROUP = 2     /* one HDF5 file per group of ranks (the ranks of a node, or every
+                                 group_size ranks), written by the group through MPI-IO; boxes as
+                                 in the file-per-rank layout. Between the two: few files for the
+                                 file system's metadata servers, no single lock domain */
 } ckpt_layout;
 
 typedef enum ckpt_compress {
@@ -228,10 +232,10 @@ typedef enum ckpt_compress {
     CKPT_COMPRESS_ZSTD = 1 /* HDF5 filter 32015 (zstd), optionally after HDF5's byte shuffle */
 } ckpt_compress;
 
-#define CKPT_SAVE_OPTIONS_VERSION 1
+#define CKPT_SAVE_OPTIONS_VERSION 2
 
 typedef struct ckpt_save_options {
-    unsigned version;       /* CKPT_SAVE_OPTIONS_VERSION */
+    unsigned version;       /* CKPT_SAVE_OPTIONS_VERSION (1 is still accepted: the fields of 1) */
     ckpt_layout layout;     /* default CKPT_LAYOUT_PER_RANK */
     int overwrite;          /* replace an existing checkpoint at path; default 0 (CKPT_EEXIST) */
     int fsync;              /* fsync files and directories before commit; default 1 */
@@ -240,6 +244,9 @@ typedef struct ckpt_save_options {
     int level;              /* zstd level, ZSTD_minCLevel()..22 (negative = fast); default 1 */
     int shuffle;            /* byte-shuffle before zstd; default 1 */
     int threads;            /* compression threads per rank (file-per-rank layout); default 1 */
+    /* version 2 */
+    int group_size;         /* CKPT_LAYOUT_GROUP: ranks per file (ranks r with the same r / group_size
+                               share a file); 0 (default) = the ranks of one node (shared memory) */
 } ckpt_save_options;
 
 /* Fills *opts with the defaults of this library version. */
@@ -374,6 +381,15 @@ int ckpt_writer_add_tensor(ckpt_writer *w, const char *name, ckpt_dtype dtype, i
 /* Declares that `rank` holds box [offset, offset+extent) of a declared tensor. */
 int ckpt_writer_add_box(ckpt_writer *w, const char *name, const int64_t *offset, const int64_t *extent, int rank);
 
+/* Declares that ranks 0..nranks-1 (nranks <= world size) hold the even Shard(dim) boxes of a
+ * declared tensor (ckpt_shard_box). Costs O(1) memory whatever nranks: prefer it to nranks calls
+ * of ckpt_writer_add_box. */
+int ckpt_writer_add_shard(ckpt_writer *w, const char *name, int dim, int nranks);
+
+/* Most data files the writer keeps open at once (least recently used closed first); default
+ * ckpt_reader_set_max_open_files's. */
+int ckpt_writer_set_max_open_files(ckpt_writer *w, int n);
+
 /* Sets the checkpoint's attributes (copies those of `attrs`). */
 int ckpt_writer_set_attrs(ckpt_writer *w, const ckpt_state *attrs);
 
@@ -400,7 +416,7 @@ int ckpt_writer_commit(ckpt_writer *w);
 /* Abandons the checkpoint (removes what was written) and frees the writer. */
 void ckpt_writer_abort(ckpt_writer *w);
 
-/* The on-disk name of a layout ("file-per-rank", "shared"). */
+/* The on-disk name of a layout ("file-per-rank", "shared", "file-per-group"). */
 const char *ckpt_layout_name(ckpt_layout layout);
 
 /* ------------------------------------------------------------------------- */
@@ -423,8 +439,8 @@ typedef struct ckpt_box_info {
     int64_t offset[CKPT_MAX_NDIM];
     int64_t extent[CKPT_MAX_NDIM];
     int writer_rank;      /* the rank that wrote it */
-    const char *file;     /* file name, relative to the checkpoint directory */
-    const char *dataset;  /* HDF5 path of the dataset inside that file */
+    const char *file;     /* file name, relative to the checkpoint directory (valid until the reader closes) */
+    const char *dataset;  /* HDF5 path of the dataset inside that file (likewise) */
     int64_t npieces;      /* checksummed pieces */
 } ckpt_box_info;
 
@@ -466,6 +482,11 @@ int ckpt_reader_read(ckpt_reader *reader, const char *name, ckpt_dtype dtype,
 
 /* Threads used to decompress zstd pieces in ckpt_reader_read (default 1). */
 int ckpt_reader_set_threads(ckpt_reader *reader, int threads);
+
+/* Most data files the reader keeps open at once (least recently used closed first), so one
+ * process reads a checkpoint of any number of files. Default: CKPT_MAX_OPEN_FILES from the
+ * environment when set, else a quarter of the RLIMIT_NOFILE soft limit, between 4 and 256. */
+int ckpt_reader_set_max_open_files(ckpt_reader *reader, int n);
 
 /* Fills every box of `state` (and its attributes) from this checkpoint; the
  * non-collective core of ckpt_load. */

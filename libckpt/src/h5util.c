@@ -135,8 +135,12 @@ int ckpt_h5_read_attr_str(hid_t obj, const char *name, char *buf, size_t len)
     if (a < 0)
         return -1;
     int rc = -1;
-    hid_t ft = H5Aget_type(a);
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+    /* one string, nothing else: an array of them would overrun the single pointer read into */
+    int scalar = sp >= 0 && H5Sget_simple_extent_type(sp) == H5S_SCALAR;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0 && scalar && H5Tget_class(ft) == H5T_STRING) {
         if (H5Tis_variable_str(ft) > 0) {
             hid_t mt = ckpt_h5_vlen_str();
             char *p = NULL;
@@ -148,7 +152,7 @@ int ckpt_h5_read_attr_str(hid_t obj, const char *name, char *buf, size_t len)
             H5Tclose(mt);
         } else {
             size_t sz = H5Tget_size(ft);
-            char *tmp = calloc(1, sz + 1);
+            char *tmp = sz < (1u << 20) ? calloc(1, sz + 1) : NULL;
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, sz + 1);
             if (tmp && H5Aread(a, mt, tmp) >= 0) {

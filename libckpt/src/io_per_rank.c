@@ -4,11 +4,13 @@
 #include "fault.h"
 #include "dtype.h"
 #include "error.h"
+#include "filecache.h"
 #include "h5util.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -132,7 +134,8 @@ out:
     return rc;
 }
 
-static int write_item(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path)
+static int create_box_dataset(hid_t f, const ckpt_write_item *it, const ckpt_io_codec *codec, const char *path,
+                              int parallel, hid_t *out)
 {
     int nd = it->box.ndim;
     hsize_t dims[CKPT_MAX_NDIM], chunk[CKPT_MAX_NDIM];
@@ -148,42 +151,143 @@ static int write_item(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, 
     if (nd)
         H5Pset_chunk(dcpl, nd, chunk);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_LATE);
-    hid_t type = ckpt_h5_type(it->dtype);
+    if (parallel)
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
     hid_t ds = -1;
     int rc = CKPT_OK;
     if (zstd && ckpt_codec_set_dcpl(dcpl, codec->level, codec->shuffle) < 0) {
         rc = ckpt_error(CKPT_EINVAL, "cannot set up zstd level %d for '%s'", codec->level, it->tensor);
         goto out;
     }
-    ds = H5Dcreate2(f, it->dataset, type, sp, lcpl, dcpl, H5P_DEFAULT);
+    ds = H5Dcreate2(f, it->dataset, ckpt_h5_type(it->dtype), sp, lcpl, dcpl, H5P_DEFAULT);
     if (ds < 0) {
         rc = h5_error("cannot create a dataset in", path);
         goto out;
     }
+    /* self-description for plain HDF5 readers, and where the box's checksums are */
+    if (ckpt_h5_attr_str(ds, "tensor", it->tensor) < 0 || ckpt_h5_attr_str(ds, "dtype", ckpt_dtype_name(it->dtype)) < 0 ||
+        ckpt_h5_attr_i64_array(ds, "offset", it->box.off, nd) < 0 ||
+        ckpt_h5_attr_i64(ds, "first_piece", it->first_piece) < 0) {
+        rc = h5_error("cannot write attributes in", path);
+        H5Dclose(ds);
+        ds = -1;
+    }
+out:
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    *out = ds;
+    return rc;
+}
+
+int ckpt_io_create_box_dataset(hid_t f, const ckpt_write_item *it, const ckpt_io_codec *codec, const char *path,
+                               hid_t *out)
+{
+    return create_box_dataset(f, it, codec, path, 0, out);
+}
+
+int ckpt_io_create_box_dataset_parallel(hid_t f, const ckpt_write_item *it, const ckpt_io_codec *codec,
+                                        const char *path, hid_t *out)
+{
+    return create_box_dataset(f, it, codec, path, 1, out);
+}
+
+static int write_item(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path)
+{
+    hid_t ds;
+    int rc = ckpt_io_create_box_dataset(f, it, codec, path, &ds);
+    if (rc)
+        return ckpt_error_prefix("tensor '%s': ", it->tensor);
+    int zstd = codec && codec->compress == CKPT_COMPRESS_ZSTD && it->box.ndim > 0;
     if (ckpt_fault("io_write"))
         rc = ckpt_error(CKPT_EIO, "cannot write a dataset of '%s': injected I/O error (CKPT_FAULT=io_write)", path);
     else if (zstd)
         rc = write_compressed(ds, it, codec, path);
-    else if (H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->data) < 0)
+    else if (H5Dwrite(ds, ckpt_h5_type(it->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, it->data) < 0)
         rc = h5_error("cannot write a dataset of", path);
-    if (rc) {
+    if (rc)
         ckpt_error_prefix("tensor '%s': ", it->tensor);
-        goto out;
+    else {
+        ckpt_io_checksum_item(it);
+        it->stored_bytes = (int64_t)H5Dget_storage_size(ds);
     }
-    /* self-description for plain HDF5 readers */
-    if (ckpt_h5_attr_str(ds, "tensor", it->tensor) < 0 ||
-        ckpt_h5_attr_str(ds, "dtype", ckpt_dtype_name(it->dtype)) < 0 ||
-        ckpt_h5_attr_i64_array(ds, "offset", it->box.off, nd) < 0) {
-        rc = h5_error("cannot write attributes in", path);
-        goto out;
+    H5Dclose(ds);
+    return rc;
+}
+
+int ckpt_io_write_checksums(hid_t f, const uint64_t *sums, int64_t n, const char *path)
+{
+    hsize_t dims = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &dims, NULL);
+    hid_t d = H5Dcreate2(f, CKPT_CHECKSUM_TABLE, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = CKPT_OK;
+    if (d < 0 || (n > 0 && H5Dwrite(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, sums) < 0))
+        rc = h5_error("cannot write the checksum table of", path);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(sp);
+    return rc;
+}
+
+static const ckpt_write_item *g_sort_items;
+static int cmp_item_slot(const void *a, const void *b)
+{
+    int64_t x = g_sort_items[*(const int64_t *)a].first_piece, y = g_sort_items[*(const int64_t *)b].first_piece;
+    return x < y ? -1 : x > y;
+}
+
+int ckpt_io_write_checksum_slots(hid_t f, int64_t nslots, const ckpt_write_item *items, int64_t n, int parallel,
+                                 const char *path)
+{
+    int rc = CKPT_OK;
+    hsize_t dims = (hsize_t)nslots;
+    hid_t sp = H5Screate_simple(1, &dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (parallel) {
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     }
-    ckpt_io_checksum_item(it);
-    it->stored_bytes = (int64_t)H5Dget_storage_size(ds);
-out:
+    hid_t ds = H5Dcreate2(f, CKPT_CHECKSUM_TABLE, H5T_STD_U64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    /* HDF5 fills a selection in increasing file offset, whatever order it was built in */
+    int64_t cnt = 0, *ord = malloc(((size_t)n + 1) * sizeof *ord);
+    for (int64_t i = 0; i < n; i++)
+        cnt += items[i].pieces.count;
+    uint64_t *buf = malloc(((size_t)cnt + 1) * sizeof *buf);
+    hid_t fs = H5Scopy(sp);
+    H5Sselect_none(fs);
+    if (buf && ord) {
+        for (int64_t i = 0; i < n; i++)
+            ord[i] = i;
+        g_sort_items = items; /* under the HDF5 lock: one sort at a time */
+        qsort(ord, (size_t)n, sizeof *ord, cmp_item_slot);
+        int64_t at = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const ckpt_write_item *it = &items[ord[i]];
+            hsize_t start = (hsize_t)it->first_piece, c = (hsize_t)it->pieces.count;
+            if (c)
+                H5Sselect_hyperslab(fs, H5S_SELECT_OR, &start, NULL, &c, NULL);
+            memcpy(buf + at, it->checksums, (size_t)c * sizeof *buf);
+            at += (int64_t)c;
+        }
+    }
+    hsize_t m = (hsize_t)(buf && ord ? cnt : 0);
+    hid_t ms = H5Screate_simple(1, &m, NULL);
+    if (m == 0) {
+        H5Sselect_none(ms);
+        H5Sselect_none(fs);
+    }
+    if ((!buf || !ord) && rc == CKPT_OK)
+        rc = ckpt_error(CKPT_ENOMEM, "out of memory writing the checksum table of '%s'", path);
+    static const uint64_t none[1];
+    if ((ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT64, ms, fs, dxpl, m ? buf : none) < 0) && rc == CKPT_OK)
+        rc = h5_error("cannot write the checksum table of", path);
+    free(buf);
+    free(ord);
+    H5Sclose(ms);
+    H5Sclose(fs);
     if (ds >= 0)
         H5Dclose(ds);
-    H5Pclose(lcpl);
+    H5Pclose(dxpl);
     H5Pclose(dcpl);
     H5Sclose(sp);
     return rc;
@@ -212,9 +316,22 @@ int ckpt_io_rank_write(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec,
     return rc;
 }
 
-int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc)
+int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc, const ckpt_write_item *items, int64_t n)
 {
     ckpt_h5_lock();
+    if (rc == CKPT_OK) {
+        int64_t total = 0;
+        for (int64_t i = 0; i < n; i++)
+            total += items[i].pieces.count;
+        uint64_t *sums = malloc(((size_t)total + 1) * sizeof *sums);
+        if (!sums)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory writing the checksum table of '%s'", path);
+        for (int64_t i = 0; sums && i < n; i++)
+            memcpy(sums + items[i].first_piece, items[i].checksums, (size_t)items[i].pieces.count * sizeof *sums);
+        if (rc == CKPT_OK)
+            rc = ckpt_io_write_checksums(f, sums, total, path);
+        free(sums);
+    }
     if (H5Fclose(f) < 0 && rc == CKPT_OK)
         rc = h5_error("cannot close (flush) data file", path);
     ckpt_h5_unlock();
@@ -233,27 +350,39 @@ int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n,
     int rc = ckpt_io_rank_open(path, &f);
     if (rc)
         return rc;
-    for (int64_t i = 0; i < n && rc == CKPT_OK; i++)
+    int64_t slot = 0;
+    for (int64_t i = 0; i < n && rc == CKPT_OK; i++) {
+        items[i].first_piece = slot;
+        slot += items[i].pieces.count;
         rc = ckpt_io_rank_write(f, &items[i], codec, path);
-    return ckpt_io_rank_close(f, path, do_fsync, rc);
+    }
+    return ckpt_io_rank_close(f, path, do_fsync, rc, items, n);
 }
 
-int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hid_t *out)
+int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hid_t *out, int max_open)
 {
+    char who[64] = "";
+    if (writer_rank >= 0)
+        snprintf(who, sizeof who, " (written by rank %d)", writer_rank);
     struct stat st;
+    *out = -1;
     if (stat(path, &st) != 0)
-        return ckpt_error(errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO,
-                          "data file '%s' (written by rank %d) is missing: %s", display, writer_rank,
+        return ckpt_error(errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "data file '%s'%s is missing: %s", display, who,
                           strerror(errno));
     ckpt_h5_lock();
+    errno = 0;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     int rc = CKPT_OK;
-    if (f < 0) {
+    if (f < 0 && ckpt_fc_out_of_descriptors()) {
+        rc = ckpt_error(CKPT_EIO,
+                        "cannot open data file '%s': out of file descriptors (%s; this reader keeps at most %d data "
+                        "files open: lower CKPT_MAX_OPEN_FILES or raise ulimit -n)",
+                        display, strerror(errno), max_open);
+    } else if (f < 0) {
         char detail[300];
         ckpt_error_hdf5_detail(detail, sizeof detail);
-        rc = ckpt_error(CKPT_ECORRUPT,
-                        "data file '%s' (written by rank %d) cannot be opened: truncated or not HDF5%s",
-                        display, writer_rank, detail);
+        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s'%s cannot be opened: truncated or not HDF5%s", display, who,
+                        detail);
     }
     ckpt_h5_unlock();
     *out = f;
@@ -323,6 +452,74 @@ out:
     }
     ckpt_h5_unlock();
     *out = ds;
+    return rc;
+}
+
+int ckpt_io_open_checksums(hid_t file, const char *display, hid_t *out, int64_t *n)
+{
+    ckpt_h5_lock();
+    *out = -1;
+    *n = 0;
+    int rc = CKPT_OK;
+    H5O_info_t oi;
+    hid_t d = -1, sp = -1, ft = -1;
+    if (H5Lexists(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT) <= 0 ||
+        H5Oget_info_by_name(file, CKPT_CHECKSUM_TABLE, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET ||
+        (d = H5Dopen2(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT)) < 0) {
+        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s' has no checksum table (%s)", display, CKPT_CHECKSUM_TABLE);
+        goto out;
+    }
+    sp = H5Dget_space(d);
+    ft = H5Dget_type(d);
+    hssize_t cnt = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (cnt < 0 || ft < 0 || H5Tget_class(ft) != H5T_INTEGER || H5Tget_size(ft) != 8 ||
+        (cnt > 0 && H5Dget_storage_size(d) < (hsize_t)cnt * 8)) {
+        rc = ckpt_error(CKPT_ECORRUPT, "the checksum table of data file '%s' is not a complete 1-D uint64 table",
+                        display);
+        goto out;
+    }
+    *n = (int64_t)cnt;
+    *out = d;
+    d = -1;
+out:
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    ckpt_h5_unlock();
+    return rc;
+}
+
+int ckpt_io_read_checksums(hid_t sums, int64_t len, int64_t first, int64_t n, uint64_t *out, const char *display)
+{
+    if (first < 0 || n < 0 || first > len || n > len - first)
+        return ckpt_error(CKPT_ECORRUPT, "data file '%s': checksums %lld..%lld lie outside its table of %lld",
+                          display, (long long)first, (long long)(first + n - 1), (long long)len);
+    if (n == 0)
+        return CKPT_OK;
+    ckpt_h5_lock();
+    hsize_t start = (hsize_t)first, count = (hsize_t)n;
+    hid_t fs = H5Dget_space(sums), ms = H5Screate_simple(1, &count, NULL);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    int rc = H5Dread(sums, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, out) < 0
+                 ? ckpt_error(CKPT_ECORRUPT, "cannot read the checksum table of data file '%s'", display)
+                 : CKPT_OK;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    ckpt_h5_unlock();
+    return rc;
+}
+
+int ckpt_io_box_first_piece(hid_t ds, const char *dataset, const char *display, int64_t *out)
+{
+    ckpt_h5_lock();
+    int rc = ckpt_h5_read_attr_i64(ds, "first_piece", out) < 0 || *out < 0
+                 ? ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' has no valid first_piece attribute", dataset,
+                              display)
+                 : CKPT_OK;
+    ckpt_h5_unlock();
     return rc;
 }
 

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ckpt_shared_dataset(const char *name, char *buf, size_t len) { snprintf(buf, len, "/tensors/%s", name); }
-
 static int64_t gcd64(int64_t a, int64_t b)
 {
     while (b) {
@@ -23,17 +21,19 @@ static int64_t gcd64(int64_t a, int64_t b)
 }
 
 void ckpt_shared_chunk(int ndim, const int64_t *shape, size_t esize, const ckpt_box *boxes, int64_t n,
-                       int64_t piece_bytes, int64_t *chunk)
+                       const int64_t *grid_cell, int64_t piece_bytes, int64_t *chunk)
 {
     int64_t cell[CKPT_MAX_NDIM];
     for (int d = 0; d < ndim; d++) {
         int64_t g = 0;
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; !grid_cell && i < n; i++) {
             g = gcd64(g, boxes[i].off[d]);
             int64_t end = boxes[i].off[d] + boxes[i].ext[d];
             if (end != shape[d])
                 g = gcd64(g, end);
         }
+        if (grid_cell) /* a grid's box boundaries are the multiples of its cell */
+            g = grid_cell[d] < shape[d] ? grid_cell[d] : 0;
         cell[d] = g ? g : shape[d];
         chunk[d] = 0;
     }
@@ -68,7 +68,7 @@ static int h5fail(const char *what, const char *path)
 
 int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tensor *tensors, int64_t nt,
                          ckpt_write_item *items, const int64_t *item_tensor, const int *item_round, int64_t nitems,
-                         const ckpt_io_codec *codec, int do_fsync, int64_t *stored)
+                         int64_t nslots, const ckpt_io_codec *codec, int do_fsync, int64_t *stored)
 {
     ckpt_h5_lock();
     int rc = CKPT_OK, parallel = comm != MPI_COMM_NULL;
@@ -158,6 +158,12 @@ int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tens
     }
     for (int64_t i = 0; i < nitems && rc == CKPT_OK; i++)
         ckpt_io_checksum_item(&items[i]);
+    /* the checksum table: every rank writes its items' slots (collectively, even with none) */
+    {
+        int crc = ckpt_io_write_checksum_slots(f, nslots, items, nitems, parallel, path);
+        if (rc == CKPT_OK)
+            rc = crc;
+    }
     if (rc == CKPT_OK && do_fsync && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
         rc = h5fail("cannot flush", path);
 out:

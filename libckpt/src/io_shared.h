@@ -6,10 +6,9 @@
 #define CKPT_IO_SHARED_H
 
 #include "io_per_rank.h"
+#include "meta.h"
 
 #include <mpi.h>
-
-#define CKPT_SHARED_FILE "data.h5"
 
 typedef struct ckpt_shared_tensor {
     const char *name;
@@ -20,22 +19,21 @@ typedef struct ckpt_shared_tensor {
     int rounds;                   /* most boxes of this tensor any one rank writes */
 } ckpt_shared_tensor;
 
-/* The HDF5 path of a tensor's dataset in the shared file ("/tensors/<name>"). */
-void ckpt_shared_dataset(const char *name, char *buf, size_t len);
-
-/* Chooses chunk dims for a tensor whose saved boxes are `boxes` (n of them): the largest cell
- * that divides every box boundary, cut down to at most piece_bytes along the outer dims. */
+/* Chooses chunk dims for a tensor whose saved boxes are `boxes` (n of them) -- or, for a regular
+ * grid, whose cells are `cell` (boxes NULL) -- : the largest cell that divides every box boundary,
+ * cut down to at most piece_bytes along the outer dims. */
 void ckpt_shared_chunk(int ndim, const int64_t *shape, size_t esize, const ckpt_box *boxes, int64_t n,
-                       int64_t piece_bytes, int64_t *chunk);
+                       const int64_t *cell, int64_t piece_bytes, int64_t *chunk);
 
 /*
  * Collective over comm (every rank passes the same tensors; MPI_COMM_NULL = one process with the
  * POSIX driver): creates `path`, creates every dataset, and writes this rank's items, round r of
- * tensor t being item_tensor[i] == t && item_round[i] == r. Fills each item's checksums. On rank 0
- * (or the only process) stored[t] receives each dataset's storage size.
+ * tensor t being item_tensor[i] == t && item_round[i] == r. Fills each item's checksums and writes
+ * them into the file's checksum table of `nslots` entries at the items' first_piece slots. On
+ * rank 0 (or the only process) stored[t] receives each dataset's storage size.
  */
 int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tensor *tensors, int64_t nt,
                          ckpt_write_item *items, const int64_t *item_tensor, const int *item_round, int64_t nitems,
-                         const ckpt_io_codec *codec, int do_fsync, int64_t *stored);
+                         int64_t nslots, const ckpt_io_codec *codec, int do_fsync, int64_t *stored);
 
 #endif

@@ -1,9 +1,13 @@
-/* load.c -- ckpt_load: every rank reads what it wants through its own reader; the ranks then
- * agree on the outcome, so all return the same status. */
+/* load.c -- ckpt_load: rank 0 checks the commit marker and reads the index once; its bytes are
+ * broadcast and every rank opens them in memory, so no other rank touches the metadata on the
+ * file system. Every rank then reads what it wants through its own reader, and the ranks agree
+ * on the outcome, so all return the same status. */
 #include "ckpt.h"
 #include "comm.h"
 #include "error.h"
+#include "reader.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void ckpt_load_options_init(ckpt_load_options *o)
@@ -26,8 +30,16 @@ int ckpt_load(MPI_Comm comm, const char *path, ckpt_state *state, const ckpt_loa
     ckpt_reader *r = NULL;
     if (!state)
         rc = ckpt_error(CKPT_EINVAL, "ckpt_load: state is NULL");
+    rc = ckpt_comm_agree(&c, rc);
+    unsigned char *image = NULL;
+    size_t len = 0;
+    if (rc == CKPT_OK) {
+        int st = c.rank == 0 ? ckpt_reader_read_index(path, &image, &len) : CKPT_OK;
+        rc = ckpt_comm_bcast_bytes(&c, st, &image, &len);
+    }
     if (rc == CKPT_OK)
-        rc = ckpt_reader_open(path, &r);
+        rc = ckpt_reader_open_image(path, image, len, &r);
+    free(image);
     if (rc == CKPT_OK)
         rc = ckpt_reader_load(r, state, opts);
     ckpt_reader_close(r);

@@ -1,71 +1,298 @@
-/* plan.c -- validation, replica dedupe and writer assignment for saves. */
+/* plan.c -- declarations union, regular-sharding recognition, explicit planning, assembly. */
 #include "plan.h"
 #include "dtype.h"
 #include "error.h"
-#include "io_shared.h"
 #include "name.h"
 #include "piece.h"
-#include "strmap.h"
+#include "tiling.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void ckpt_plan_rank_file(int rank, char *buf, size_t len) { snprintf(buf, len, "rank-%05d.h5", rank); }
-
-int64_t ckpt_plan_local_boxes(const ckpt_state *s)
-{
-    int64_t n = 0;
-    for (int i = 0; i < s->ntensors; i++)
-        for (int64_t j = 0; j < s->tensors[i].nboxes; j++)
-            n += ckpt_box_volume(&s->tensors[i].boxes[j].box) > 0;
-    return n;
-}
-
-void ckpt_plan_encode_state(const ckpt_state *s, ckpt_wire *w)
-{
-    ckpt_wire_i64(w, s->ntensors);
-    for (int i = 0; i < s->ntensors; i++) {
-        const ckpt_stensor *t = &s->tensors[i];
-        ckpt_wire_str(w, t->name);
-        ckpt_wire_i64(w, t->dtype);
-        ckpt_wire_i64(w, t->ndim);
-        for (int d = 0; d < t->ndim; d++)
-            ckpt_wire_i64(w, t->shape[d]);
-        int64_t n = 0;
-        for (int64_t j = 0; j < t->nboxes; j++)
-            n += ckpt_box_volume(&t->boxes[j].box) > 0;
-        ckpt_wire_i64(w, n);
-        for (int64_t j = 0; j < t->nboxes; j++) {
-            const ckpt_box *b = &t->boxes[j].box;
-            if (ckpt_box_volume(b) == 0)
-                continue;
-            for (int d = 0; d < t->ndim; d++) {
-                ckpt_wire_i64(w, b->off[d]);
-                ckpt_wire_i64(w, b->ext[d]);
-            }
-        }
-    }
-}
+/* ---- 1. declarations ---- */
 
 typedef struct decl {
     const char *name;
-    ckpt_dtype dtype;
-    int ndim;
+    int64_t dtype, ndim;
     int64_t shape[CKPT_MAX_NDIM];
-    int rank; /* first rank that declared it */
+    int64_t rank;
 } decl;
 
-typedef struct pbox {
-    ckpt_box box;
-    int32_t tensor; /* index into decls (before sorting by name) */
-    int rank;
-    int64_t slot; /* position in the global assignment array */
-} pbox;
-
-static int cmp_pbox(const void *a, const void *b)
+static int cmp_name_ptr(const void *a, const void *b)
 {
-    const pbox *x = a, *y = b;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void put_decl(ckpt_wire *w, const decl *d)
+{
+    ckpt_wire_str(w, d->name);
+    ckpt_wire_i64(w, d->dtype);
+    ckpt_wire_i64(w, d->ndim);
+    for (int k = 0; k < d->ndim; k++)
+        ckpt_wire_i64(w, d->shape[k]);
+    ckpt_wire_i64(w, d->rank);
+}
+
+static int get_decl(ckpt_wire *w, decl *d)
+{
+    d->name = ckpt_wire_get_str(w);
+    d->dtype = ckpt_wire_get_i64(w);
+    d->ndim = ckpt_wire_get_i64(w);
+    if (w->failed || d->ndim < 0 || d->ndim > CKPT_MAX_NDIM || !ckpt_dtype_valid((int)d->dtype) ||
+        ckpt_name_check(d->name, "tensor name") != CKPT_OK)
+        return -1;
+    memset(d->shape, 0, sizeof d->shape);
+    for (int k = 0; k < d->ndim; k++)
+        if ((d->shape[k] = ckpt_wire_get_i64(w)) < 0)
+            return -1;
+    d->rank = ckpt_wire_get_i64(w);
+    return w->failed ? -1 : 0;
+}
+
+void ckpt_plan_encode_decls(const ckpt_state *s, int rank, ckpt_wire *out)
+{
+    const char **names = malloc(((size_t)s->ntensors + 1) * sizeof *names);
+    if (!names) {
+        out->failed = 1;
+        return;
+    }
+    for (int i = 0; i < s->ntensors; i++)
+        names[i] = s->tensors[i].name;
+    qsort(names, (size_t)s->ntensors, sizeof *names, cmp_name_ptr);
+    ckpt_wire_i64(out, CKPT_OK);
+    ckpt_wire_str(out, "");
+    ckpt_wire_i64(out, s->ntensors);
+    for (int i = 0; i < s->ntensors; i++) {
+        const ckpt_stensor *t = ckpt_state_find(s, names[i]);
+        decl d = {t->name, t->dtype, t->ndim, {0}, rank};
+        memcpy(d.shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+        put_decl(out, &d);
+    }
+    free(names);
+}
+
+typedef struct decls_view {
+    ckpt_wire w;
+    int64_t status;
+    const char *msg;
+    int64_t n, i;
+    decl cur;
+} decls_view;
+
+static int view_open(decls_view *v, const ckpt_wire *src)
+{
+    memset(v, 0, sizeof *v);
+    ckpt_wire_view(&v->w, src->buf, src->len);
+    v->status = ckpt_wire_get_i64(&v->w);
+    v->msg = ckpt_wire_get_str(&v->w);
+    v->n = ckpt_wire_get_i64(&v->w);
+    if (v->w.failed || v->n < 0 || v->status > 0)
+        return -1;
+    return v->n > 0 ? get_decl(&v->w, &v->cur) : 0;
+}
+
+static int view_next(decls_view *v)
+{
+    v->i++;
+    return v->i < v->n ? get_decl(&v->w, &v->cur) : 0;
+}
+
+static int same_decl(const decl *a, const decl *b)
+{
+    if (a->dtype != b->dtype || a->ndim != b->ndim)
+        return 0;
+    for (int k = 0; k < a->ndim; k++)
+        if (a->shape[k] != b->shape[k])
+            return 0;
+    return 1;
+}
+
+int ckpt_plan_merge_decls(const ckpt_wire *a, const ckpt_wire *b, ckpt_wire *out)
+{
+    decls_view x, y;
+    ckpt_wire_free(out);
+    if (view_open(&x, a) != 0 || view_open(&y, b) != 0)
+        return ckpt_error(CKPT_ECORRUPT, "declarations received from another rank are malformed");
+    int64_t status = x.status ? x.status : y.status;
+    char msg[CKPT_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", x.status ? x.msg : y.msg);
+    ckpt_wire body = {0};
+    int64_t n = 0;
+    while (x.i < x.n || y.i < y.n) {
+        int c = x.i >= x.n ? 1 : y.i >= y.n ? -1 : strcmp(x.cur.name, y.cur.name);
+        int rc;
+        if (c < 0) {
+            put_decl(&body, &x.cur);
+            rc = view_next(&x);
+        } else if (c > 0) {
+            put_decl(&body, &y.cur);
+            rc = view_next(&y);
+        } else {
+            const decl *lo = x.cur.rank <= y.cur.rank ? &x.cur : &y.cur, *hi = lo == &x.cur ? &y.cur : &x.cur;
+            if (!same_decl(lo, hi) && status == CKPT_OK) {
+                char s1[256], s2[256];
+                status = CKPT_EMISMATCH;
+                snprintf(msg, sizeof msg, "tensor '%s' is %s %s on rank %" PRId64 " but %s %s on rank %" PRId64,
+                         lo->name, ckpt_dtype_name((ckpt_dtype)lo->dtype),
+                         ckpt_shape_str((int)lo->ndim, lo->shape, s1, sizeof s1), lo->rank,
+                         ckpt_dtype_name((ckpt_dtype)hi->dtype),
+                         ckpt_shape_str((int)hi->ndim, hi->shape, s2, sizeof s2), hi->rank);
+            }
+            put_decl(&body, lo);
+            rc = view_next(&x);
+            if (rc == 0)
+                rc = view_next(&y);
+        }
+        if (rc != 0) {
+            ckpt_wire_free(&body);
+            return ckpt_error(CKPT_ECORRUPT, "declarations received from another rank are malformed");
+        }
+        n++;
+    }
+    ckpt_wire_i64(out, status);
+    ckpt_wire_str(out, msg);
+    ckpt_wire_i64(out, n);
+    ckpt_wire_bytes(out, body.buf, body.len);
+    ckpt_wire_free(&body);
+    return out->failed ? ckpt_error(CKPT_ENOMEM, "out of memory merging declarations") : CKPT_OK;
+}
+
+int ckpt_plan_decode_decls(const ckpt_wire *w, ckpt_index *ix)
+{
+    decls_view v;
+    if (view_open(&v, w) != 0)
+        return ckpt_error(CKPT_ECORRUPT, "the merged declarations are malformed");
+    if (v.status != CKPT_OK)
+        return ckpt_error((int)v.status, "%s", v.msg);
+    ix->tensors = calloc((size_t)v.n + 1, sizeof *ix->tensors);
+    if (!ix->tensors)
+        return ckpt_error(CKPT_ENOMEM, "out of memory planning %" PRId64 " tensors", v.n);
+    for (; v.i < v.n; view_next(&v)) {
+        ckpt_itensor *t = &ix->tensors[ix->ntensors];
+        t->name = strdup(v.cur.name);
+        if (!t->name)
+            return ckpt_error(CKPT_ENOMEM, "out of memory planning tensor '%s'", v.cur.name);
+        ix->ntensors++;
+        t->dtype = (ckpt_dtype)v.cur.dtype;
+        t->ndim = (int)v.cur.ndim;
+        memcpy(t->shape, v.cur.shape, sizeof t->shape);
+        if (v.w.failed)
+            return ckpt_error(CKPT_ECORRUPT, "the merged declarations are malformed");
+    }
+    return ckpt_index_build_lookup(ix);
+}
+
+/* ---- 2. regular shardings ---- */
+
+void ckpt_grid_acc_init(ckpt_grid_acc *acc, int round)
+{
+    if (round == 1)
+        memset(acc->maxext, 0, sizeof acc->maxext);
+    if (round == 2) {
+        acc->misfit = 0;
+        for (int d = 0; d <= CKPT_MAX_NDIM; d++)
+            acc->holder[d] = INT64_MAX;
+    }
+    if (round == 3)
+        acc->claimed = 0;
+}
+
+void ckpt_grid_round1(ckpt_grid_acc *acc, const ckpt_box *boxes, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int d = 0; d < boxes[i].ndim; d++)
+            if (boxes[i].ext[d] > acc->maxext[d])
+                acc->maxext[d] = boxes[i].ext[d];
+}
+
+void ckpt_grid_propose(const ckpt_itensor *t, const ckpt_grid_acc *acc, ckpt_grid *g)
+{
+    memset(g, 0, sizeof *g);
+    g->ndim = t->ndim;
+    for (int d = 0; d < t->ndim; d++) {
+        g->shape[d] = t->shape[d];
+        int64_t c = acc->maxext[d] > 0 ? acc->maxext[d] : t->shape[d];
+        g->chunk[d] = c < 1 ? 1 : c > t->shape[d] && t->shape[d] > 0 ? t->shape[d] : c;
+    }
+    ckpt_grid_init(g, INT64_MAX); /* derived fields; the writers come with round 2 */
+}
+
+void ckpt_grid_round2(ckpt_grid_acc *acc, const ckpt_grid *g, int rank, const ckpt_box *boxes, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t cell[CKPT_MAX_NDIM], ones = 0;
+        if (!ckpt_grid_cell_of(g, &boxes[i], NULL, cell)) {
+            acc->misfit = 1;
+            continue;
+        }
+        int unit = -1;
+        for (int d = 0; d < g->ndim; d++)
+            if (cell[d]) {
+                ones += cell[d];
+                unit = d;
+            }
+        if (ones == 0 && rank < acc->holder[0])
+            acc->holder[0] = rank;
+        if (ones == 1 && rank < acc->holder[1 + unit])
+            acc->holder[1 + unit] = rank;
+    }
+}
+
+int ckpt_grid_writers(ckpt_grid *g, const ckpt_grid_acc *acc, int64_t world)
+{
+    if (acc->misfit)
+        return -1;
+    if (g->nboxes == 0) {
+        g->writer0 = 0;
+        return ckpt_grid_init(g, world);
+    }
+    if (acc->holder[0] == INT64_MAX)
+        return -1;
+    g->writer0 = acc->holder[0];
+    for (int d = 0; d < g->ndim; d++) {
+        g->stride[d] = 0;
+        if (g->ncells[d] > 1) {
+            if (acc->holder[1 + d] == INT64_MAX)
+                return -1;
+            g->stride[d] = acc->holder[1 + d] - g->writer0;
+        }
+    }
+    return ckpt_grid_init(g, world);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void ckpt_grid_round3(ckpt_grid_acc *acc, const ckpt_grid *g, int rank, const ckpt_box *boxes, int64_t n,
+                      int64_t *scratch)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j;
+        if (ckpt_grid_cell_of(g, &boxes[i], &j, NULL) && ckpt_grid_writer(g, j) == rank)
+            scratch[m++] = j;
+    }
+    /* a rank holding one cell twice counts it once (it writes it once) */
+    qsort(scratch, (size_t)m, sizeof *scratch, cmp_i64);
+    for (int64_t i = 0; i < m; i++)
+        acc->claimed += i == 0 || scratch[i] != scratch[i - 1];
+}
+
+int ckpt_grid_holds(const ckpt_grid *g, const ckpt_grid_acc *acc)
+{
+    return !acc->misfit && acc->claimed == g->nboxes;
+}
+
+/* ---- 3. explicit tensors ---- */
+
+static int cmp_plan_box(const void *a, const void *b)
+{
+    const ckpt_plan_box *x = a, *y = b;
     if (x->tensor != y->tensor)
         return x->tensor < y->tensor ? -1 : 1;
     int c = ckpt_box_cmp(&x->box, &y->box);
@@ -74,290 +301,108 @@ static int cmp_pbox(const void *a, const void *b)
     return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
-typedef struct named {
-    const char *name;
-    int32_t id;
-} named;
-
-static int cmp_named(const void *a, const void *b)
+int ckpt_plan_explicit(ckpt_index *ix, ckpt_plan_box *boxes, int64_t n, int64_t *assign)
 {
-    return strcmp(((const named *)a)->name, ((const named *)b)->name);
-}
-
-int ckpt_plan_save(const unsigned char *all, const size_t *lens, int nranks, int64_t piece_bytes,
-                   ckpt_index *ix, int64_t **assign_out, int64_t **assign_off_out)
-{
-    int rc = CKPT_OK;
-    decl *decls = NULL;
-    int64_t ndecls = 0, capdecls = 0;
-    pbox *boxes = NULL;
-    int64_t nboxes = 0, capboxes = 0;
-    ckpt_strmap names = {0};
-    int64_t *assign = NULL, *assign_off = calloc((size_t)nranks + 1, sizeof *assign_off);
-    int32_t *order = NULL;
-    int32_t *new_id = NULL;
-    int *file_of_rank = NULL;
-    char a[256], b[256];
-    if (!assign_off)
-        goto oom;
-
-    /* 1. decode every rank's declarations; check that they agree */
-    size_t pos = 0;
-    for (int r = 0; r < nranks; r++) {
-        ckpt_wire w;
-        ckpt_wire_view(&w, all + pos, lens[r]);
-        pos += lens[r];
-        int64_t nt = ckpt_wire_get_i64(&w);
-        int64_t sent = 0;
-        for (int64_t i = 0; i < nt && !w.failed; i++) {
-            decl d = {0};
-            d.name = ckpt_wire_get_str(&w);
-            d.dtype = (ckpt_dtype)ckpt_wire_get_i64(&w);
-            d.ndim = (int)ckpt_wire_get_i64(&w);
-            if (w.failed || d.ndim < 0 || d.ndim > CKPT_MAX_NDIM || !ckpt_dtype_valid((int)d.dtype)) {
-                w.failed = 1;
-                break;
-            }
-            for (int k = 0; k < d.ndim; k++)
-                d.shape[k] = ckpt_wire_get_i64(&w);
-            d.rank = r;
-            int64_t id = ckpt_strmap_get(&names, d.name);
-            if (id < 0) {
-                if (ndecls == capdecls) {
-                    capdecls = capdecls ? capdecls * 2 : 64;
-                    decl *n = realloc(decls, (size_t)capdecls * sizeof *n);
-                    if (!n)
-                        goto oom;
-                    decls = n;
-                }
-                id = ndecls;
-                decls[ndecls++] = d;
-                if (ckpt_strmap_put(&names, d.name, id) != 0)
-                    goto oom;
-            } else {
-                const decl *p = &decls[id];
-                int same = p->dtype == d.dtype && p->ndim == d.ndim;
-                for (int k = 0; same && k < d.ndim; k++)
-                    same = p->shape[k] == d.shape[k];
-                if (!same) {
-                    rc = ckpt_error(CKPT_EMISMATCH, "tensor '%s' is %s %s on rank %d but %s %s on rank %d",
-                                    d.name, ckpt_dtype_name(p->dtype), ckpt_shape_str(p->ndim, p->shape, a, sizeof a),
-                                    p->rank, ckpt_dtype_name(d.dtype), ckpt_shape_str(d.ndim, d.shape, b, sizeof b), r);
-                    goto out;
-                }
-            }
-            int64_t nb = ckpt_wire_get_i64(&w);
-            for (int64_t j = 0; j < nb && !w.failed; j++) {
-                pbox p;
-                memset(&p, 0, sizeof p);
-                p.box.ndim = d.ndim;
-                for (int k = 0; k < d.ndim; k++) {
-                    p.box.off[k] = ckpt_wire_get_i64(&w);
-                    p.box.ext[k] = ckpt_wire_get_i64(&w);
-                }
-                p.tensor = (int32_t)id;
-                p.rank = r;
-                p.slot = assign_off[r] + sent++;
-                if (!ckpt_box_in_shape(&p.box, d.shape)) {
-                    rc = ckpt_error(CKPT_ECOVERAGE, "tensor '%s': box %s of rank %d lies outside its shape %s",
-                                    d.name, ckpt_box_str(&p.box, a, sizeof a), r,
-                                    ckpt_shape_str(d.ndim, d.shape, b, sizeof b));
-                    goto out;
-                }
-                if (nboxes == capboxes) {
-                    capboxes = capboxes ? capboxes * 2 : 256;
-                    pbox *n = realloc(boxes, (size_t)capboxes * sizeof *n);
-                    if (!n)
-                        goto oom;
-                    boxes = n;
-                }
-                boxes[nboxes++] = p;
-            }
-        }
-        if (w.failed) {
-            rc = ckpt_error(CKPT_ECORRUPT, "declarations received from rank %d are malformed", r);
-            goto out;
-        }
-        assign_off[r + 1] = assign_off[r] + sent;
-    }
-
-    /* 2. sort tensors by name; renumber */
-    order = malloc((size_t)(ndecls + 1) * sizeof *order);
-    new_id = malloc((size_t)(ndecls + 1) * sizeof *new_id);
-    assign = malloc((size_t)(assign_off[nranks] + 1) * sizeof *assign);
-    named *byname = malloc((size_t)(ndecls + 1) * sizeof *byname);
-    if (!order || !new_id || !assign || !byname) {
-        free(byname);
-        goto oom;
-    }
-    for (int64_t i = 0; i < ndecls; i++)
-        byname[i] = (named){decls[i].name, (int32_t)i};
-    if (ndecls > 0)
-        qsort(byname, (size_t)ndecls, sizeof *byname, cmp_named);
-    for (int64_t i = 0; i < ndecls; i++) {
-        order[i] = byname[i].id;
-        new_id[order[i]] = (int32_t)i;
-    }
-    free(byname);
-    for (int64_t i = 0; i < nboxes; i++)
-        boxes[i].tensor = new_id[boxes[i].tensor];
-    if (nboxes > 0)
-        qsort(boxes, (size_t)nboxes, sizeof *boxes, cmp_pbox);
-
-    /* 3. per tensor: dedupe replicas, check overlaps and coverage */
-    ix->tensors = calloc((size_t)ndecls + 1, sizeof *ix->tensors);
-    ix->boxes = calloc((size_t)nboxes + 1, sizeof *ix->boxes);
-    file_of_rank = malloc((size_t)nranks * sizeof *file_of_rank);
-    if (!ix->tensors || !ix->boxes || !file_of_rank)
-        goto oom;
-    for (int r = 0; r < nranks; r++)
-        file_of_rank[r] = -1;
+    char a[512], b[512];
+    if (n > 0)
+        qsort(boxes, (size_t)n, sizeof *boxes, cmp_plan_box);
+    int64_t nrows = 0;
+    for (int64_t i = 0; i < n; i++)
+        nrows += i == 0 || boxes[i].tensor != boxes[i - 1].tensor || !ckpt_box_equal(&boxes[i].box, &boxes[i - 1].box);
+    ix->rows = calloc((size_t)nrows + 1, sizeof *ix->rows);
+    if (!ix->rows)
+        return ckpt_error(CKPT_ENOMEM, "out of memory planning %" PRId64 " boxes", n);
     int64_t bi = 0;
-    for (int64_t t = 0; t < ndecls; t++) {
-        const decl *d = &decls[order[t]];
+    for (int64_t t = 0; t < ix->ntensors; t++) {
         ckpt_itensor *it = &ix->tensors[t];
-        it->name = strdup(d->name);
-        if (!it->name)
-            goto oom;
-        ix->ntensors++;
-        it->dtype = d->dtype;
-        it->ndim = d->ndim;
-        memcpy(it->shape, d->shape, sizeof it->shape);
-        it->first_box = ix->nboxes;
-        ckpt_box whole;
-        ckpt_box_set(&whole, d->ndim, NULL, d->shape);
-        int64_t vol = ckpt_box_volume(&whole), covered = 0;
-        it->raw_bytes = vol * (int64_t)ckpt_dtype_size(d->dtype);
+        if (it->sharding != CKPT_SHARDING_EXPLICIT)
+            continue;
+        it->first_row = ix->nrows;
         int64_t start = bi;
-        while (bi < nboxes && boxes[bi].tensor == t)
+        while (bi < n && boxes[bi].tensor < t)
+            bi++; /* boxes of tensors that are grids (none are sent) */
+        start = bi;
+        while (bi < n && boxes[bi].tensor == t)
             bi++;
-        /* distinct boxes: first of each run of identical ones writes it */
-        int64_t first_distinct = ix->nboxes;
         for (int64_t i = start; i < bi; i++) {
             if (i > start && ckpt_box_equal(&boxes[i].box, &boxes[i - 1].box)) {
-                assign[boxes[i].slot] = -1; /* replica */
+                assign[boxes[i].slot] = -1; /* a replica: the lowest rank writes it */
                 continue;
             }
-            ckpt_ibox *ib = &ix->boxes[ix->nboxes];
-            ib->tensor = (int32_t)t;
-            ib->writer = boxes[i].rank;
-            ib->box = boxes[i].box;
-            assign[boxes[i].slot] = ix->nboxes;
-            ix->nboxes++;
-            covered += ckpt_box_volume(&boxes[i].box);
+            ckpt_irow *r = &ix->rows[ix->nrows];
+            r->box = boxes[i].box;
+            r->tensor = (int32_t)t;
+            r->writer = boxes[i].rank;
+            assign[boxes[i].slot] = ix->nrows - it->first_row;
+            ix->nrows++;
         }
-        /* overlap: distinct boxes sorted by offset, so a sweep on dim 0 suffices to prune */
-        for (int64_t i = first_distinct; i < ix->nboxes; i++) {
-            const ckpt_box *x = &ix->boxes[i].box;
-            for (int64_t j = i + 1; j < ix->nboxes; j++) {
-                const ckpt_box *y = &ix->boxes[j].box;
-                if (d->ndim > 0 && y->off[0] >= x->off[0] + x->ext[0])
-                    break;
-                if (ckpt_box_intersect(x, y, NULL)) {
-                    rc = ckpt_error(CKPT_ECOVERAGE, "tensor '%s': box %s of rank %d overlaps box %s of rank %d",
-                                    d->name, ckpt_box_str(x, a, sizeof a), ix->boxes[i].writer,
-                                    ckpt_box_str(y, b, sizeof b), ix->boxes[j].writer);
-                    goto out;
-                }
-            }
-        }
-        if (covered != vol) {
-            rc = ckpt_error(CKPT_ECOVERAGE,
-                            "tensor '%s' %s: the boxes of all ranks cover %lld of its %lld elements (a gap: "
-                            "some part is held by no rank)",
-                            d->name, ckpt_shape_str(d->ndim, d->shape, a, sizeof a), (long long)covered,
-                            (long long)vol);
-            goto out;
-        }
-        it->nboxes = ix->nboxes - it->first_box;
+        it->nboxes = ix->nrows - it->first_row;
+        ckpt_tiling_why why;
+        ckpt_irow *rows = &ix->rows[it->first_row];
+        ckpt_tiling_verdict v = ckpt_tiling_check(it->ndim, it->shape, &rows[0].box, sizeof *rows, it->nboxes, &why);
+        if (v == CKPT_TILING_NOMEM)
+            return ckpt_error(CKPT_ENOMEM, "out of memory checking the boxes of tensor '%s'", it->name);
+        if (v == CKPT_TILING_OVERLAP)
+            return ckpt_error(CKPT_ECOVERAGE, "tensor '%s': box %s of rank %d overlaps box %s of rank %d", it->name,
+                              ckpt_box_str(&rows[why.a].box, a, sizeof a), rows[why.a].writer,
+                              ckpt_box_str(&rows[why.b].box, b, sizeof b), rows[why.b].writer);
+        if (v == CKPT_TILING_GAP)
+            return ckpt_error(CKPT_ECOVERAGE,
+                              "tensor '%s' %s: the boxes of all ranks cover %" PRId64 " of its %" PRId64
+                              " elements (a gap: some part is held by no rank)",
+                              it->name, ckpt_shape_str(it->ndim, it->shape, a, sizeof a), why.covered, why.volume);
     }
-
-    /* 4. files, datasets and piece layout */
-    for (int64_t i = 0; i < ix->nboxes; i++) {
-        ckpt_ibox *ib = &ix->boxes[i];
-        if (file_of_rank[ib->writer] < 0)
-            file_of_rank[ib->writer] = 0; /* mark; numbered below in rank order */
-    }
-    int nfiles = 0;
-    for (int r = 0; r < nranks; r++)
-        if (file_of_rank[r] >= 0)
-            file_of_rank[r] = nfiles++;
-    ix->files = calloc((size_t)nfiles + 1, sizeof *ix->files);
-    if (!ix->files)
-        goto oom;
-    for (int r = 0; r < nranks; r++)
-        if (file_of_rank[r] >= 0) {
-            char fn[64];
-            ckpt_plan_rank_file(r, fn, sizeof fn);
-            ix->files[ix->nfiles] = strdup(fn);
-            if (!ix->files[ix->nfiles])
-                goto oom;
-            ix->nfiles++;
-        }
-    int64_t piece = 0;
-    for (int64_t i = 0; i < ix->nboxes; i++) {
-        ckpt_ibox *ib = &ix->boxes[i];
-        const ckpt_itensor *it = &ix->tensors[ib->tensor];
-        ckpt_pieces pc;
-        ckpt_pieces_of(it->ndim, ib->box.ext, ckpt_dtype_size(it->dtype), piece_bytes, &pc);
-        ib->file = file_of_rank[ib->writer];
-        ib->piece_dim = pc.dim;
-        ib->piece_len = pc.len;
-        ib->first_piece = piece;
-        ib->npieces = pc.count;
-        piece += pc.count;
-        char ds[64];
-        snprintf(ds, sizeof ds, "/boxes/%lld", (long long)i);
-        ib->dataset = strdup(ds);
-        if (!ib->dataset)
-            goto oom;
-    }
-    ix->npieces = piece;
-    ix->checksums = calloc((size_t)piece + 1, sizeof *ix->checksums);
-    if (!ix->checksums)
-        goto oom;
-    ix->world_size = nranks;
-    ix->piece_bytes = piece_bytes;
-    rc = ckpt_index_build_lookup(ix);
-    goto out;
-oom:
-    rc = ckpt_error(CKPT_ENOMEM, "out of memory planning the save");
-out:
-    ckpt_strmap_free(&names);
-    free(decls);
-    free(boxes);
-    free(order);
-    free(new_id);
-    free(file_of_rank);
-    if (rc) {
-        free(assign);
-        free(assign_off);
-        assign = assign_off = NULL;
-    }
-    *assign_out = assign;
-    *assign_off_out = assign_off;
-    return rc;
+    return CKPT_OK;
 }
 
-int ckpt_plan_use_shared_file(ckpt_index *ix)
+/* ---- 4. assembly ---- */
+
+int ckpt_plan_assemble(ckpt_index *ix, const char *path, int have_rows)
 {
-    for (int i = 0; i < ix->nfiles; i++)
-        free(ix->files[i]);
-    ix->nfiles = 0;
-    ix->files[0] = strdup(CKPT_SHARED_FILE);
-    if (!ix->files[0])
-        return ckpt_error(CKPT_ENOMEM, "out of memory planning the save");
-    ix->nfiles = 1;
-    for (int64_t i = 0; i < ix->nboxes; i++) {
-        ckpt_ibox *b = &ix->boxes[i];
-        char ds[CKPT_MAX_NAME + 16];
-        ckpt_shared_dataset(ix->tensors[b->tensor].name, ds, sizeof ds);
-        free(b->dataset);
-        b->dataset = strdup(ds);
-        b->file = 0;
-        if (!b->dataset)
-            return ckpt_error(CKPT_ENOMEM, "out of memory planning the save");
+    int64_t box = 0, piece = 0;
+    for (int64_t t = 0; t < ix->ntensors; t++) {
+        ckpt_itensor *it = &ix->tensors[t];
+        size_t es = ckpt_dtype_size(it->dtype);
+        it->first_box = box;
+        if (it->sharding == CKPT_SHARDING_GRID)
+            it->nboxes = it->grid.nboxes;
+        box += it->nboxes;
+        it->first_piece = it->piece_stride = 0;
+        if (ix->layout == CKPT_LAYOUT_SHARED) {
+            it->first_piece = piece;
+            if (it->sharding == CKPT_SHARDING_GRID) {
+                it->piece_stride = ckpt_grid_max_pieces(&it->grid, es, ix->piece_bytes);
+                it->nslots = it->nboxes * it->piece_stride;
+            } else if (have_rows) {
+                int64_t slot = 0;
+                for (int64_t j = 0; j < it->nboxes; j++) {
+                    ckpt_irow *r = &ix->rows[it->first_row + j];
+                    ckpt_pieces pc;
+                    ckpt_pieces_of(it->ndim, r->box.ext, es, ix->piece_bytes, &pc);
+                    r->first_piece = slot;
+                    slot += pc.count;
+                }
+                it->nslots = slot;
+            }
+            piece += it->nslots;
+        }
     }
-    ix->layout = CKPT_LAYOUT_SHARED;
+    ix->nboxes = box;
+    if (!have_rows)
+        return ckpt_index_build_lookup(ix);
+    int rc = ckpt_index_validate(ix, path);
+    if (rc) {
+        char msg[CKPT_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", ckpt_errmsg());
+        return ckpt_error(CKPT_ECORRUPT, "internal error: the planned index does not validate: %s", msg);
+    }
     return CKPT_OK;
+}
+
+void ckpt_plan_compression(ckpt_index *ix, const ckpt_save_options *o)
+{
+    if (o->compress == CKPT_COMPRESS_ZSTD)
+        snprintf(ix->compression, sizeof ix->compression, "zstd:%d%s", o->level, o->shuffle ? "+shuffle" : "");
+    else
+        snprintf(ix->compression, sizeof ix->compression, "none");
 }

@@ -3,20 +3,34 @@
 #define CKPT_READER_H
 
 #include "ckpt.h"
+#include "filecache.h"
 #include "meta.h"
+#include "strmap.h"
 
 #include <hdf5.h>
 
 struct ckpt_reader {
     char *path;
     ckpt_index *ix;
-    hid_t *files; /* per index file, -1 until opened */
-    hid_t *dsets; /* per saved box, -1 until opened */
+    ckpt_filecache fc;  /* open data files, bounded */
     unsigned char *buf; /* piece buffer */
     size_t buf_cap;
-    signed char *zinfo; /* per saved box: -1 unknown, 0 HDF5 pipeline, 1 zstd, 2 shuffle+zstd */
+    uint64_t *sums;     /* checksums of the box being read */
+    size_t sums_cap;
     int threads;        /* decompression threads */
+    /* strings handed out by ckpt_reader_box_info, kept until close */
+    ckpt_strmap names;
+    char **pool;
+    size_t npool, pool_cap;
 };
+
+/* Opens a reader over an index already in memory (ckpt_load: rank 0 read it and broadcast its
+ * bytes; the commit marker was checked there). */
+int ckpt_reader_open_image(const char *path, const void *image, size_t len, ckpt_reader **out);
+
+/* Reads the index of the committed checkpoint at path into memory after checking its marker:
+ * *image is malloc'ed. */
+int ckpt_reader_read_index(const char *path, unsigned char **image, size_t *len);
 
 /* The index of an open reader (for tools and the planner). */
 const ckpt_index *ckpt_reader_index(const ckpt_reader *r);

@@ -100,7 +100,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&sv->mu);
     }
     if (f >= 0)
-        rc = ckpt_io_rank_close(f, fpath, j->o.fsync, rc);
+        rc = ckpt_io_rank_close(f, fpath, j->o.fsync, rc, j->items, j->nitems);
     pthread_mutex_lock(&sv->mu);
     sv->status = rc;
     if (rc)
@@ -212,8 +212,8 @@ int ckpt_saver_save(ckpt_saver *sv, const char *path, const ckpt_state *state, c
     sv->in_flight = 1;
     sv->status = sv->stage_status = CKPT_OK;
     ckpt_save_job *j = &sv->job;
-    if (j->o.layout == CKPT_LAYOUT_SHARED) {
-        finish_early(sv, ckpt_save_write_shared(j)); /* the commit (and any error) comes at wait/test */
+    if (j->o.layout != CKPT_LAYOUT_PER_RANK) {
+        finish_early(sv, ckpt_save_write_collective(j)); /* the commit (and any error) comes at wait/test */
         return CKPT_OK;
     }
     sv->ready = sv->written = 0;

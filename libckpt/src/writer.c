@@ -1,67 +1,90 @@
 /* writer.c -- one process writes the checkpoint that `world_size` ranks would have written:
- * the offline half of resharding, merging and format conversion. Boxes are declared with the
- * rank that owns them, planned by the same planner as ckpt_save, then filled piece by piece
- * (so memory stays at one piece), and committed atomically like any save. */
+ * the offline half of resharding, merging and format conversion. Tensors are declared with the
+ * boxes each rank owns (or one Shard(dim) descriptor), planned by the same planner as ckpt_save
+ * (regular shardings become one grid descriptor, the rest explicit rows), then filled piece by
+ * piece -- memory stays at what the caller passes per call plus per-file checksum tables -- with
+ * a bounded number of data files open, and committed atomically like any save. */
 #include "ckpt.h"
 #include "codec_zstd.h"
 #include "commit.h"
 #include "dtype.h"
 #include "error.h"
+#include "filecache.h"
 #include "h5util.h"
+#include "io_per_rank.h"
 #include "io_shared.h"
 #include "meta.h"
+#include "options.h"
 #include "piece.h"
 #include "plan.h"
 #include "state.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+/* What was declared of one tensor. */
+typedef struct wdecl {
+    int shard_dim, shard_ranks;   /* ckpt_writer_add_shard; shard_ranks 0 when not used */
+    ckpt_plan_box *boxes;         /* ckpt_writer_add_box */
+    int64_t nboxes, cap;
+} wdecl;
+
+/* A data file's state, kept while it is closed too: its checksum table is written at commit. */
+typedef struct wfile {
+    int64_t id;
+    int created;
+    int64_t next_slot;   /* file-per-rank/-group: the next box's first_piece */
+    uint64_t *sums;
+    int64_t sums_cap;
+} wfile;
+
 struct ckpt_writer {
     char path[4096], tmp[4096];
     int world;
     ckpt_save_options o;
-    ckpt_state **ranks; /* declarations per virtual rank (data pointers are placeholders) */
+    ckpt_state *decl;  /* declared tensors (no boxes) */
+    wdecl *wd;         /* parallel to decl->tensors */
+    int wd_cap;
     ckpt_state *attrs;
-    ckpt_index *ix; /* after planning */
-    hid_t *files;   /* per index file */
-    hid_t *dsets;   /* per box (file-per-rank) or per tensor (shared) */
-    unsigned char *written; /* per piece */
+    ckpt_index *ix;    /* after planning */
+    int64_t *tslot;    /* per tensor: its first piece in `written` */
+    int64_t *rslot;    /* per explicit row: its first piece in `written`, relative to its tensor's */
+    unsigned char *written; /* one bit per piece */
+    int64_t nslots;
+    ckpt_filecache fc;
+    int max_open;
+    int shared_ready;  /* shared layout: every tensor's dataset exists */
+    wfile *files;      /* the files touched, sorted by id */
+    int64_t nfiles, files_cap;
     unsigned char *buf;
     size_t buf_cap;
     int failed;
 };
 
-static char placeholder; /* boxes are declared before their data exists */
-
 void ckpt_writer_abort(ckpt_writer *w)
 {
     if (!w)
         return;
-    ckpt_h5_lock();
-    if (w->ix) {
-        int64_t nd = w->ix->layout == CKPT_LAYOUT_SHARED ? w->ix->ntensors : w->ix->nboxes;
-        for (int64_t i = 0; w->dsets && i < nd; i++)
-            if (w->dsets[i] >= 0)
-                H5Dclose(w->dsets[i]);
-        for (int i = 0; w->files && i < w->ix->nfiles; i++)
-            if (w->files[i] >= 0)
-                H5Fclose(w->files[i]);
-    }
-    ckpt_h5_unlock();
+    ckpt_fc_free(&w->fc);
     if (w->tmp[0])
         ckpt_remove_tree(w->tmp);
-    for (int r = 0; w->ranks && r < w->world; r++)
-        ckpt_state_free(w->ranks[r]);
-    free(w->ranks);
+    for (int i = 0; w->wd && w->decl && i < w->decl->ntensors; i++)
+        free(w->wd[i].boxes);
+    free(w->wd);
+    ckpt_state_free(w->decl);
     ckpt_state_free(w->attrs);
     ckpt_index_free(w->ix);
-    free(w->files);
-    free(w->dsets);
+    free(w->tslot);
+    free(w->rslot);
     free(w->written);
+    for (int64_t i = 0; i < w->nfiles; i++)
+        free(w->files[i].sums);
+    free(w->files);
     free(w->buf);
     free(w);
 }
@@ -76,29 +99,22 @@ int ckpt_writer_open(const char *path, int world_size, const ckpt_save_options *
     if (world_size < 1)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_open: world size %d is below 1", world_size);
     ckpt_save_options o;
-    if (opts)
-        o = *opts;
-    else
-        ckpt_save_options_init(&o);
-    if (o.version != CKPT_SAVE_OPTIONS_VERSION)
-        return ckpt_error(CKPT_EINVAL, "save options version %u; this library expects %d", o.version,
-                          CKPT_SAVE_OPTIONS_VERSION);
-    if (o.layout != CKPT_LAYOUT_PER_RANK && o.layout != CKPT_LAYOUT_SHARED)
-        return ckpt_error(CKPT_EINVAL, "unknown layout %d", (int)o.layout);
-    if (o.compress == CKPT_COMPRESS_ZSTD && !ckpt_codec_zstd_level_valid(o.level))
-        return ckpt_error(CKPT_EINVAL, "zstd level %d is not valid", o.level);
-    if (o.piece_bytes < 64 || o.piece_bytes > (1LL << 30))
-        return ckpt_error(CKPT_EINVAL, "piece_bytes %lld outside 64..%lld", (long long)o.piece_bytes, 1LL << 30);
+    int rc = ckpt_save_options_copy(&o, opts);
+    if (rc)
+        return rc;
+    if (o.layout == CKPT_LAYOUT_GROUP && o.group_size < 1)
+        return ckpt_error(CKPT_EINVAL, "ckpt_writer_open: the file-per-group layout needs group_size >= 1 here "
+                          "(one process has no nodes to group by)");
     ckpt_writer *w = calloc(1, sizeof *w);
     if (!w)
         return ckpt_error(CKPT_ENOMEM, "out of memory opening a writer");
     w->o = o;
     snprintf(w->path, sizeof w->path, "%s", path);
     w->world = world_size;
-    w->ranks = calloc((size_t)world_size, sizeof *w->ranks);
-    int rc = w->ranks ? ckpt_state_create(&w->attrs) : ckpt_error(CKPT_ENOMEM, "out of memory opening a writer");
-    for (int r = 0; rc == CKPT_OK && r < world_size; r++)
-        rc = ckpt_state_create(&w->ranks[r]);
+    w->max_open = ckpt_fc_default_cap();
+    rc = ckpt_state_create(&w->decl);
+    if (rc == CKPT_OK)
+        rc = ckpt_state_create(&w->attrs);
     if (rc) {
         ckpt_writer_abort(w);
         return rc;
@@ -109,8 +125,9 @@ int ckpt_writer_open(const char *path, int world_size, const ckpt_save_options *
 
 static int frozen(const ckpt_writer *w)
 {
-    return w->ix ? ckpt_error(CKPT_EINVAL, "writer for '%s': declarations are closed once data is written", w->path)
-                 : CKPT_OK;
+    return w->ix || w->failed
+               ? ckpt_error(CKPT_EINVAL, "writer for '%s': declarations are closed once data is written", w->path)
+               : CKPT_OK;
 }
 
 int ckpt_writer_add_tensor(ckpt_writer *w, const char *name, ckpt_dtype dtype, int ndim, const int64_t *shape)
@@ -118,10 +135,31 @@ int ckpt_writer_add_tensor(ckpt_writer *w, const char *name, ckpt_dtype dtype, i
     if (!w)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_add_tensor: writer is NULL");
     int rc = frozen(w);
-    /* declared on rank 0 so that a tensor no rank holds (zero-size) still reaches the plan */
+    int before = w->decl->ntensors;
     if (rc == CKPT_OK)
-        rc = ckpt_state_add_tensor(w->ranks[0], name, dtype, ndim, shape, 0);
+        rc = ckpt_state_add_tensor(w->decl, name, dtype, ndim, shape, 0);
+    if (rc == CKPT_OK && w->decl->ntensors > before) {
+        if (w->decl->ntensors > w->wd_cap) {
+            int nc = w->wd_cap ? w->wd_cap * 2 : 16;
+            wdecl *n = realloc(w->wd, (size_t)nc * sizeof *n);
+            if (!n)
+                return ckpt_error(CKPT_ENOMEM, "out of memory declaring '%s'", name);
+            w->wd = n;
+            w->wd_cap = nc;
+        }
+        memset(&w->wd[before], 0, sizeof w->wd[before]);
+    }
     return rc;
+}
+
+/* The declared tensor called name and its declarations. */
+static int find_decl(ckpt_writer *w, const char *name, const char *fn, ckpt_stensor **t, wdecl **d)
+{
+    *t = name ? ckpt_state_find(w->decl, name) : NULL;
+    if (!*t)
+        return ckpt_error(CKPT_ENOTFOUND, "%s: tensor '%s' was not declared", fn, name ? name : "(null)");
+    *d = &w->wd[*t - w->decl->tensors];
+    return CKPT_OK;
 }
 
 int ckpt_writer_add_box(ckpt_writer *w, const char *name, const int64_t *offset, const int64_t *extent, int rank)
@@ -133,12 +171,58 @@ int ckpt_writer_add_box(ckpt_writer *w, const char *name, const int64_t *offset,
         return rc;
     if (rank < 0 || rank >= w->world)
         return ckpt_error(CKPT_EINVAL, "tensor '%s': rank %d outside 0..%d", name ? name : "?", rank, w->world - 1);
-    ckpt_stensor *t = name ? ckpt_state_find(w->ranks[0], name) : NULL;
-    if (!t)
-        return ckpt_error(CKPT_ENOTFOUND, "ckpt_writer_add_box: tensor '%s' was not declared", name ? name : "(null)");
-    if ((rc = ckpt_state_add_tensor(w->ranks[rank], name, t->dtype, t->ndim, t->shape, 0)) != CKPT_OK)
+    ckpt_stensor *t;
+    wdecl *d;
+    if ((rc = find_decl(w, name, "ckpt_writer_add_box", &t, &d)) != CKPT_OK)
         return rc;
-    return ckpt_state_add_box(w->ranks[rank], name, offset, extent, &placeholder);
+    if (d->shard_ranks)
+        return ckpt_error(CKPT_EINVAL, "tensor '%s' was declared with ckpt_writer_add_shard: add no boxes to it",
+                          name);
+    if (t->ndim > 0 && (!offset || !extent))
+        return ckpt_error(CKPT_EINVAL, "tensor '%s': box offset or extent is NULL", name);
+    ckpt_box b;
+    ckpt_box_set(&b, t->ndim, offset, extent);
+    char bs[512], ss[256];
+    if (!ckpt_box_in_shape(&b, t->shape))
+        return ckpt_error(CKPT_ECOVERAGE, "tensor '%s': box %s lies outside the tensor's shape %s", name,
+                          ckpt_box_str(&b, bs, sizeof bs), ckpt_shape_str(t->ndim, t->shape, ss, sizeof ss));
+    if (ckpt_box_volume(&b) == 0)
+        return CKPT_OK;
+    if (d->nboxes == d->cap) {
+        int64_t nc = d->cap ? d->cap * 2 : 4;
+        ckpt_plan_box *n = realloc(d->boxes, (size_t)nc * sizeof *n);
+        if (!n)
+            return ckpt_error(CKPT_ENOMEM, "out of memory declaring a box of '%s'", name);
+        d->boxes = n;
+        d->cap = nc;
+    }
+    ckpt_plan_box *pb = &d->boxes[d->nboxes];
+    pb->box = b;
+    pb->rank = rank;
+    pb->slot = d->nboxes++;
+    return CKPT_OK;
+}
+
+int ckpt_writer_add_shard(ckpt_writer *w, const char *name, int dim, int nranks)
+{
+    if (!w)
+        return ckpt_error(CKPT_EINVAL, "ckpt_writer_add_shard: writer is NULL");
+    int rc = frozen(w);
+    if (rc)
+        return rc;
+    ckpt_stensor *t;
+    wdecl *d;
+    if ((rc = find_decl(w, name, "ckpt_writer_add_shard", &t, &d)) != CKPT_OK)
+        return rc;
+    if (d->nboxes || d->shard_ranks)
+        return ckpt_error(CKPT_EINVAL, "tensor '%s' already has boxes declared", name);
+    if (nranks < 1 || nranks > w->world)
+        return ckpt_error(CKPT_EINVAL, "tensor '%s': Shard over %d ranks, outside 1..%d", name, nranks, w->world);
+    if (t->ndim == 0 ? dim != 0 : (dim < 0 || dim >= t->ndim))
+        return ckpt_error(CKPT_EINVAL, "tensor '%s': shard dim %d outside 0..%d", name, dim, t->ndim - 1);
+    d->shard_dim = dim;
+    d->shard_ranks = nranks;
+    return CKPT_OK;
 }
 
 int ckpt_writer_set_attrs(ckpt_writer *w, const ckpt_state *attrs)
@@ -148,44 +232,188 @@ int ckpt_writer_set_attrs(ckpt_writer *w, const ckpt_state *attrs)
     return ckpt_state_copy_attrs(w->attrs, attrs);
 }
 
-/* Plans the checkpoint from the declarations and creates the temporary directory. */
+int ckpt_writer_set_max_open_files(ckpt_writer *w, int n)
+{
+    if (!w || n < 1)
+        return ckpt_error(CKPT_EINVAL, "ckpt_writer_set_max_open_files: need a writer and n >= 1");
+    w->max_open = n;
+    return w->fc.e ? ckpt_fc_set_cap(&w->fc, n) : CKPT_OK;
+}
+
+/* ---- planning ---- */
+
+static int open_data_file(int64_t id, hid_t *out, void *arg);
+static void close_dataset_cb(ckpt_fc_entry *e, void *arg);
+
+static int cmp_rank(const void *a, const void *b)
+{
+    const ckpt_plan_box *x = a, *y = b;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+/* Tries the grid rounds on one tensor's declared boxes (sorted by rank here). */
+static int recognise_grid(ckpt_writer *w, ckpt_itensor *t, wdecl *d)
+{
+    if (d->nboxes > 0)
+        qsort(d->boxes, (size_t)d->nboxes, sizeof *d->boxes, cmp_rank);
+    ckpt_box *boxes = malloc(((size_t)d->nboxes + 1) * sizeof *boxes);
+    int64_t *scratch = malloc(((size_t)d->nboxes + 1) * sizeof *scratch);
+    if (!boxes || !scratch) {
+        free(boxes);
+        free(scratch);
+        return -2;
+    }
+    for (int64_t i = 0; i < d->nboxes; i++)
+        boxes[i] = d->boxes[i].box;
+    ckpt_grid_acc acc;
+    ckpt_grid g;
+    int ok = 0;
+    for (int round = 1; round <= 3; round++) {
+        ckpt_grid_acc_init(&acc, round);
+        for (int64_t i = 0; i < d->nboxes;) {
+            int64_t k = i;
+            while (k < d->nboxes && d->boxes[k].rank == d->boxes[i].rank)
+                k++;
+            if (round == 1)
+                ckpt_grid_round1(&acc, boxes + i, k - i);
+            else if (round == 2)
+                ckpt_grid_round2(&acc, &g, d->boxes[i].rank, boxes + i, k - i);
+            else
+                ckpt_grid_round3(&acc, &g, d->boxes[i].rank, boxes + i, k - i, scratch);
+            i = k;
+        }
+        if (round == 1)
+            ckpt_grid_propose(t, &acc, &g);
+        else if (round == 2 && ckpt_grid_writers(&g, &acc, w->world) != 0)
+            break;
+        else if (round == 3)
+            ok = ckpt_grid_holds(&g, &acc);
+    }
+    free(boxes);
+    free(scratch);
+    if (ok) {
+        t->sharding = CKPT_SHARDING_GRID;
+        t->grid = g;
+    }
+    return ok;
+}
+
 static int plan(ckpt_writer *w)
 {
-    ckpt_wire all = {0};
-    size_t *lens = calloc((size_t)w->world, sizeof *lens);
-    int64_t *assign = NULL, *assign_off = NULL;
-    int rc = lens ? ckpt_index_new(&w->ix) : ckpt_error(CKPT_ENOMEM, "out of memory planning");
-    for (int r = 0; rc == CKPT_OK && r < w->world; r++) {
-        size_t before = all.len;
-        ckpt_plan_encode_state(w->ranks[r], &all);
-        lens[r] = all.len - before;
-    }
-    if (rc == CKPT_OK && all.failed)
-        rc = ckpt_error(CKPT_ENOMEM, "out of memory planning");
-    if (rc == CKPT_OK)
-        rc = ckpt_plan_save(all.buf, lens, w->world, w->o.piece_bytes, w->ix, &assign, &assign_off);
-    if (rc == CKPT_OK && w->o.layout == CKPT_LAYOUT_SHARED)
-        rc = ckpt_plan_use_shared_file(w->ix);
-    if (rc == CKPT_OK)
-        rc = ckpt_state_copy_attrs(w->ix->attrs, w->attrs);
-    if (rc == CKPT_OK) {
-        if (w->o.compress == CKPT_COMPRESS_ZSTD)
-            snprintf(w->ix->compression, sizeof w->ix->compression, "zstd:%d%s", w->o.level, w->o.shuffle ? "+shuffle" : "");
-        else
-            snprintf(w->ix->compression, sizeof w->ix->compression, "none");
-        int64_t nd = w->o.layout == CKPT_LAYOUT_SHARED ? w->ix->ntensors : w->ix->nboxes;
-        w->files = malloc(((size_t)w->ix->nfiles + 1) * sizeof *w->files);
-        w->dsets = malloc(((size_t)nd + 1) * sizeof *w->dsets);
-        w->written = calloc((size_t)w->ix->npieces + 1, 1);
-        if (!w->files || !w->dsets || !w->written)
-            rc = ckpt_error(CKPT_ENOMEM, "out of memory planning");
-        else {
-            for (int i = 0; i < w->ix->nfiles; i++)
-                w->files[i] = -1;
-            for (int64_t i = 0; i < nd; i++)
-                w->dsets[i] = -1;
+    ckpt_index *ix;
+    int rc = ckpt_index_new(&ix);
+    if (rc)
+        return rc;
+    w->ix = ix;
+    ix->layout = w->o.layout;
+    ix->world_size = w->world;
+    ix->piece_bytes = w->o.piece_bytes;
+    ckpt_plan_compression(ix, &w->o);
+    /* tensors in name order */
+    ckpt_wire decls = {0};
+    ckpt_plan_encode_decls(w->decl, 0, &decls);
+    rc = decls.failed ? ckpt_error(CKPT_ENOMEM, "out of memory planning") : ckpt_plan_decode_decls(&decls, ix);
+    ckpt_wire_free(&decls);
+    int64_t nexplicit = 0;
+    for (int64_t i = 0; rc == CKPT_OK && i < ix->ntensors; i++) {
+        ckpt_itensor *t = &ix->tensors[i];
+        ckpt_stensor *st;
+        wdecl *d;
+        find_decl(w, t->name, "plan", &st, &d);
+        if (d->shard_ranks) {
+            memset(&t->grid, 0, sizeof t->grid);
+            t->grid.ndim = t->ndim;
+            for (int k = 0; k < t->ndim; k++) {
+                t->grid.shape[k] = t->shape[k];
+                t->grid.chunk[k] = t->shape[k] > 0 ? t->shape[k] : 1;
+            }
+            if (t->ndim > 0 && t->shape[d->shard_dim] > 0) {
+                int64_t n = t->shape[d->shard_dim];
+                t->grid.chunk[d->shard_dim] = (n + d->shard_ranks - 1) / d->shard_ranks;
+                t->grid.stride[d->shard_dim] = 1;
+            }
+            t->sharding = CKPT_SHARDING_GRID;
+            if (ckpt_grid_init(&t->grid, w->world) != 0)
+                rc = ckpt_error(CKPT_EINVAL, "tensor '%s': no valid Shard(%d) over %d ranks", t->name, d->shard_dim,
+                                d->shard_ranks);
+            continue;
+        }
+        int g = recognise_grid(w, t, d);
+        if (g == -2)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory planning '%s'", t->name);
+        else if (!g) {
+            t->sharding = CKPT_SHARDING_EXPLICIT;
+            nexplicit += d->nboxes;
         }
     }
+    ckpt_plan_box *all = NULL;
+    int64_t *assign = NULL;
+    if (rc == CKPT_OK) {
+        all = malloc(((size_t)nexplicit + 1) * sizeof *all);
+        assign = malloc(((size_t)nexplicit + 1) * sizeof *assign);
+        if (!all || !assign)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory planning %" PRId64 " boxes", nexplicit);
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; rc == CKPT_OK && i < ix->ntensors; i++) {
+        ckpt_itensor *t = &ix->tensors[i];
+        ckpt_stensor *st;
+        wdecl *d;
+        find_decl(w, t->name, "plan", &st, &d);
+        if (t->sharding == CKPT_SHARDING_EXPLICIT)
+            for (int64_t j = 0; j < d->nboxes; j++) {
+                all[k] = d->boxes[j];
+                all[k].tensor = (int32_t)i;
+                all[k].slot = k;
+                k++;
+            }
+        free(d->boxes); /* the plan replaces the declarations */
+        d->boxes = NULL;
+        d->nboxes = d->cap = 0;
+    }
+    if (rc == CKPT_OK)
+        rc = ckpt_plan_explicit(ix, all, nexplicit, assign);
+    free(all);
+    free(assign);
+    if (rc == CKPT_OK && ix->layout == CKPT_LAYOUT_GROUP) {
+        int64_t K = w->o.group_size, n = (w->world + K - 1) / K;
+        ix->groups = calloc((size_t)n, sizeof *ix->groups);
+        if (!ix->groups)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory planning");
+        for (int64_t g = 0; rc == CKPT_OK && g < n; g++) {
+            ix->groups[g].first_rank = g * K;
+            ix->groups[g].nranks = (g + 1) * K <= w->world ? K : w->world - g * K;
+            ix->groups[g].group = g;
+        }
+        ix->ngroups = n;
+    }
+    if (rc == CKPT_OK)
+        rc = ckpt_state_copy_attrs(ix->attrs, w->attrs);
+    if (rc == CKPT_OK)
+        rc = ckpt_plan_assemble(ix, w->path, 1);
+    /* every piece's place in the written-bitmap */
+    if (rc == CKPT_OK) {
+        w->tslot = calloc((size_t)ix->ntensors + 1, sizeof *w->tslot);
+        w->rslot = calloc((size_t)ix->nrows + 1, sizeof *w->rslot);
+        if (!w->tslot || !w->rslot)
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory planning");
+    }
+    for (int64_t i = 0; rc == CKPT_OK && i < ix->ntensors; i++) {
+        ckpt_itensor *t = &ix->tensors[i];
+        w->tslot[i] = w->nslots;
+        if (t->sharding == CKPT_SHARDING_GRID) {
+            w->nslots += t->nboxes * ckpt_grid_max_pieces(&t->grid, ckpt_dtype_size(t->dtype), ix->piece_bytes);
+        } else {
+            for (int64_t j = 0; j < t->nboxes; j++) {
+                ckpt_boxref b;
+                ckpt_index_box(ix, i, j, &b);
+                w->rslot[t->first_row + j] = w->nslots - w->tslot[i];
+                w->nslots += b.pieces.count;
+            }
+        }
+    }
+    if (rc == CKPT_OK && !(w->written = calloc((size_t)(w->nslots / 8 + 1), 1)))
+        rc = ckpt_error(CKPT_ENOMEM, "out of memory planning");
     if (rc == CKPT_OK) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -194,131 +422,326 @@ static int plan(ckpt_writer *w)
         if (rc)
             w->tmp[0] = '\0';
     }
-    free(assign);
-    free(assign_off);
-    free(lens);
-    ckpt_wire_free(&all);
-    if (rc) { /* a half-built plan is never used: the writer can only be aborted now */
-        ckpt_index_free(w->ix);
-        w->ix = NULL;
+    if (rc == CKPT_OK)
+        rc = ckpt_fc_init(&w->fc, w->max_open, open_data_file, w, w->tmp);
+    if (rc == CKPT_OK)
+        w->fc.on_close = close_dataset_cb;
+    if (rc) /* a half-built plan is never used: the writer can only be aborted now */
         w->failed = 1;
-    }
     return rc;
 }
 
-/* Creates the dataset of tensor ti in the shared layout (boxes or not). */
-static int tensor_dataset(ckpt_writer *w, int64_t ti);
+/* ---- data files ---- */
 
-/* Opens (creating on first use) the dataset that holds saved box bi; bi < 0 with the shared
- * layout: the dataset of tensor -bi-1, which may have no boxes. */
-static int dataset_of(ckpt_writer *w, int64_t bi, hid_t *out)
+static wfile *file_state(ckpt_writer *w, int64_t id)
 {
-    int shared = w->ix->layout == CKPT_LAYOUT_SHARED;
-    int64_t ti = bi >= 0 ? w->ix->boxes[bi].tensor : -bi - 1;
-    const ckpt_itensor *t = &w->ix->tensors[ti];
-    ckpt_ibox none;
-    memset(&none, 0, sizeof none);
-    none.box.ndim = t->ndim;
-    none.tensor = (int32_t)ti;
-    char dsname[CKPT_MAX_NAME + 16];
-    if (bi < 0) {
-        ckpt_shared_dataset(t->name, dsname, sizeof dsname);
-        none.dataset = dsname;
+    int64_t lo = 0, hi = w->nfiles;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (w->files[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    const ckpt_ibox *b = bi >= 0 ? &w->ix->boxes[bi] : &none;
-    int64_t di = shared ? ti : bi;
-    if (w->dsets[di] >= 0) {
-        *out = w->dsets[di];
-        return CKPT_OK;
+    if (lo < w->nfiles && w->files[lo].id == id)
+        return &w->files[lo];
+    if (w->nfiles == w->files_cap) {
+        int64_t nc = w->files_cap ? w->files_cap * 2 : 16;
+        wfile *n = realloc(w->files, (size_t)nc * sizeof *n);
+        if (!n)
+            return NULL;
+        w->files = n;
+        w->files_cap = nc;
     }
-    char fpath[4200];
-    snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, w->ix->files[b->file]);
-    int rc = CKPT_OK;
+    memmove(&w->files[lo + 1], &w->files[lo], (size_t)(w->nfiles - lo) * sizeof *w->files);
+    memset(&w->files[lo], 0, sizeof w->files[lo]);
+    w->files[lo].id = id;
+    w->nfiles++;
+    return &w->files[lo];
+}
+
+static int open_data_file(int64_t id, hid_t *out, void *arg)
+{
+    ckpt_writer *w = arg;
+    wfile *f = file_state(w, id);
+    if (!f)
+        return ckpt_error(CKPT_ENOMEM, "out of memory tracking data files");
+    char name[64], fpath[4200];
+    ckpt_index_file_name(w->ix, id, name, sizeof name);
+    snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, name);
     ckpt_h5_lock();
-    if (w->files[b->file] < 0) {
+    errno = 0;
+    if (f->created) {
+        *out = H5Fopen(fpath, H5F_ACC_RDWR, H5P_DEFAULT);
+    } else {
         hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
         H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
-        w->files[b->file] = H5Fcreate(fpath, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+        *out = H5Fcreate(fpath, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
         H5Pclose(fapl);
     }
-    int nd = t->ndim;
-    ckpt_box dbox = b->box;
-    if (shared)
-        ckpt_box_set(&dbox, nd, NULL, t->shape);
-    hsize_t dims[CKPT_MAX_NDIM], chunk[CKPT_MAX_NDIM];
-    int64_t ch[CKPT_MAX_NDIM] = {0};
-    if (shared && nd > 0) {
-        ckpt_box *boxes = malloc(((size_t)t->nboxes + 1) * sizeof *boxes);
-        for (int64_t j = 0; boxes && j < t->nboxes; j++)
-            boxes[j] = w->ix->boxes[t->first_box + j].box;
-        if (boxes)
-            ckpt_shared_chunk(nd, t->shape, ckpt_dtype_size(t->dtype), boxes, t->nboxes, w->o.piece_bytes, ch);
-        free(boxes);
-    } else {
-        for (int d = 0; d < nd; d++)
-            ch[d] = d < b->piece_dim ? 1 : d == b->piece_dim ? b->piece_len : b->box.ext[d];
-    }
-    for (int d = 0; d < nd; d++) {
-        dims[d] = (hsize_t)dbox.ext[d];
-        chunk[d] = (hsize_t)ch[d];
-    }
-    hid_t sp = nd ? H5Screate_simple(nd, dims, NULL) : H5Screate(H5S_SCALAR);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    if (nd > 0 && ch[0] > 0) {
-        H5Pset_chunk(dcpl, nd, chunk);
-        if (w->o.compress == CKPT_COMPRESS_ZSTD && ckpt_codec_set_dcpl(dcpl, w->o.level, w->o.shuffle) < 0)
-            rc = ckpt_error(CKPT_EINVAL, "cannot set up zstd level %d", w->o.level);
-    }
-    hid_t ds = -1, dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    /* no chunk cache: whole pieces are written; with many datasets open a cache each would add up.
-     * (the shared layout's chunks may straddle pieces: a small cache keeps those partial writes cheap) */
-    H5Pset_chunk_cache(dapl, shared ? 521 : 0, shared ? (size_t)w->o.piece_bytes * 2 : 0, 1.0);
-    if (rc == CKPT_OK && w->files[b->file] >= 0)
-        ds = H5Dcreate2(w->files[b->file], b->dataset, ckpt_h5_type(t->dtype), sp, lcpl, dcpl, dapl);
-    H5Pclose(dapl);
-    if (rc == CKPT_OK && ds < 0) {
+    int rc = CKPT_OK;
+    if (*out < 0 && ckpt_fc_out_of_descriptors())
+        rc = ckpt_error(CKPT_EIO, "cannot open data file '%s': out of file descriptors (%s; this writer keeps at "
+                        "most %d files open: lower CKPT_MAX_OPEN_FILES or raise ulimit -n)", fpath, strerror(errno),
+                        w->fc.cap);
+    else if (*out < 0) {
         char detail[300];
         ckpt_error_hdf5_detail(detail, sizeof detail);
-        rc = ckpt_error(CKPT_EIO, "cannot create dataset %s in '%s'%s", b->dataset, fpath, detail);
+        rc = ckpt_error(CKPT_EIO, "cannot %s data file '%s'%s", f->created ? "reopen" : "create", fpath, detail);
     }
-    if (rc == CKPT_OK) {
-        ckpt_h5_attr_str(ds, "dtype", ckpt_dtype_name(t->dtype));
-        if (!shared) {
-            ckpt_h5_attr_str(ds, "tensor", t->name);
-            ckpt_h5_attr_i64_array(ds, "offset", b->box.off, nd);
+    ckpt_h5_unlock();
+    if (rc == CKPT_OK)
+        f->created = 1;
+    return rc;
+}
+
+static int64_t box_key(const ckpt_writer *w, const ckpt_boxref *b)
+{
+    return w->ix->layout == CKPT_LAYOUT_SHARED ? b->tensor : b->gid;
+}
+
+static int64_t piece_slot(const ckpt_writer *w, const ckpt_boxref *b, int64_t k)
+{
+    const ckpt_itensor *t = &w->ix->tensors[b->tensor];
+    int64_t base = w->tslot[b->tensor];
+    if (t->sharding == CKPT_SHARDING_GRID)
+        base += b->j * ckpt_grid_max_pieces(&t->grid, ckpt_dtype_size(t->dtype), w->ix->piece_bytes);
+    else
+        base += w->rslot[t->first_row + b->j];
+    return base + k;
+}
+
+static int is_written(const ckpt_writer *w, int64_t s) { return (w->written[s >> 3] >> (s & 7)) & 1; }
+
+/* 1 when no piece of box b was written yet (its dataset does not exist). */
+static int box_untouched(const ckpt_writer *w, const ckpt_boxref *b)
+{
+    for (int64_t k = 0; k < b->pieces.count; k++)
+        if (is_written(w, piece_slot(w, b, k)))
+            return 0;
+    return 1;
+}
+
+static int box_complete(const ckpt_writer *w, const ckpt_boxref *b)
+{
+    for (int64_t k = 0; k < b->pieces.count; k++)
+        if (!is_written(w, piece_slot(w, b, k)))
+            return 0;
+    return 1;
+}
+
+/* Closes the entry's dataset; a finished box's dataset adds its storage to its tensor. */
+static void close_dataset(ckpt_writer *w, ckpt_fc_entry *e)
+{
+    if (e->dset < 0)
+        return;
+    if (w->ix->layout != CKPT_LAYOUT_SHARED) {
+        int64_t gid = e->dset_key;
+        int64_t lo = 0, hi = w->ix->ntensors; /* the tensor owning gid */
+        while (hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (w->ix->tensors[mid].first_box <= gid)
+                lo = mid;
+            else
+                hi = mid;
         }
-        w->dsets[di] = ds;
-        *out = ds;
+        ckpt_boxref b;
+        ckpt_index_box(w->ix, lo, gid - w->ix->tensors[lo].first_box, &b);
+        if (box_complete(w, &b)) {
+            ckpt_h5_lock();
+            w->ix->tensors[lo].stored_bytes += (int64_t)H5Dget_storage_size(e->dset);
+            ckpt_h5_unlock();
+        }
     }
-    H5Pclose(lcpl);
-    H5Pclose(dcpl);
-    H5Sclose(sp);
+    ckpt_fc_drop_dataset(e);
+}
+
+static void close_dataset_cb(ckpt_fc_entry *e, void *arg) { close_dataset(arg, e); }
+
+/* The chunk dims of the dataset holding box b. */
+static void chunk_of(const ckpt_writer *w, const ckpt_boxref *b, int64_t *ch)
+{
+    const ckpt_itensor *t = &w->ix->tensors[b->tensor];
+    memset(ch, 0, sizeof(int64_t) * CKPT_MAX_NDIM);
+    if (w->ix->layout == CKPT_LAYOUT_SHARED) {
+        if (t->nboxes == 0)
+            return;
+        if (t->sharding == CKPT_SHARDING_GRID) {
+            ckpt_shared_chunk(t->ndim, t->shape, ckpt_dtype_size(t->dtype), NULL, 0, t->grid.chunk,
+                              w->ix->piece_bytes, ch);
+        } else {
+            ckpt_box *boxes = malloc(((size_t)t->nboxes + 1) * sizeof *boxes);
+            for (int64_t j = 0; boxes && j < t->nboxes; j++)
+                boxes[j] = w->ix->rows[t->first_row + j].box;
+            if (boxes)
+                ckpt_shared_chunk(t->ndim, t->shape, ckpt_dtype_size(t->dtype), boxes, t->nboxes, NULL,
+                                  w->ix->piece_bytes, ch);
+            free(boxes);
+        }
+        return;
+    }
+    for (int d = 0; d < t->ndim; d++)
+        ch[d] = d < b->pieces.dim ? 1 : d == b->pieces.dim ? b->pieces.len : b->box.ext[d];
+}
+
+/* Opens (creating on first use) the dataset holding box b; *e is its file's cache entry. */
+static int dataset_of(ckpt_writer *w, const ckpt_boxref *b, ckpt_fc_entry **e)
+{
+    int rc = ckpt_fc_get(&w->fc, b->file, e);
+    if (rc)
+        return rc;
+    int64_t key = box_key(w, b);
+    if ((*e)->dset >= 0 && (*e)->dset_key == key)
+        return CKPT_OK;
+    close_dataset(w, *e);
+    const ckpt_itensor *t = &w->ix->tensors[b->tensor];
+    char dsname[CKPT_MAX_NAME + 32], fname[64];
+    ckpt_index_dataset(w->ix, b, dsname, sizeof dsname);
+    ckpt_index_file_name(w->ix, b->file, fname, sizeof fname);
+    int shared = w->ix->layout == CKPT_LAYOUT_SHARED;
+    int create = !shared && box_untouched(w, b);
+    hid_t ds = -1;
+    ckpt_h5_lock();
+    if (shared) {
+        /* the shared file holds every tensor's dataset, created at plan time (see ensure_shared) */
+        hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+        H5Pset_chunk_cache(dapl, 521, (size_t)w->ix->piece_bytes * 2, 1.0);
+        ds = H5Dopen2((*e)->file, dsname, dapl);
+        H5Pclose(dapl);
+    } else if (!create) {
+        hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+        H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+        ds = H5Dopen2((*e)->file, dsname, dapl);
+        H5Pclose(dapl);
+    } else {
+        wfile *f = file_state(w, b->file);
+        ckpt_write_item it;
+        memset(&it, 0, sizeof it);
+        it.tensor = t->name;
+        it.dataset = dsname;
+        it.dtype = t->dtype;
+        it.box = b->box;
+        it.pieces = b->pieces;
+        it.first_piece = f ? f->next_slot : 0;
+        ckpt_io_codec codec = {w->o.compress, w->o.level, w->o.shuffle, 1};
+        rc = f ? ckpt_io_create_box_dataset((*e)->file, &it, &codec, fname, &ds)
+               : ckpt_error(CKPT_ENOMEM, "out of memory tracking data files");
+        if (rc == CKPT_OK) {
+            f->next_slot += b->pieces.count;
+            (*e)->dset_first_piece = it.first_piece;
+        }
+    }
+    ckpt_h5_unlock();
+    if (rc)
+        return rc;
+    if (ds < 0) {
+        char detail[300];
+        ckpt_error_hdf5_detail(detail, sizeof detail);
+        return ckpt_error(CKPT_EIO, "cannot open dataset %s in '%s/%s'%s", dsname, w->tmp, fname, detail);
+    }
+    (*e)->dset = ds;
+    (*e)->dset_key = key;
+    if (!shared && !create) {
+        ckpt_h5_lock();
+        int ok = ckpt_h5_read_attr_i64(ds, "first_piece", &(*e)->dset_first_piece) == 0;
+        ckpt_h5_unlock();
+        if (!ok)
+            return ckpt_error(CKPT_EIO, "dataset %s in '%s/%s' lost its first_piece attribute", dsname, w->tmp, fname);
+    }
+    return CKPT_OK;
+}
+
+/* Grows a file's checksum table to hold n entries (new ones zero). */
+static int ensure_sums(wfile *f, int64_t n)
+{
+    if (n <= f->sums_cap)
+        return CKPT_OK;
+    int64_t nc = f->sums_cap ? f->sums_cap : 64;
+    while (nc < n)
+        nc *= 2;
+    uint64_t *p = realloc(f->sums, (size_t)nc * sizeof *p);
+    if (!p)
+        return ckpt_error(CKPT_ENOMEM, "out of memory for %lld checksums", (long long)nc);
+    memset(p + f->sums_cap, 0, (size_t)(nc - f->sums_cap) * sizeof *p);
+    f->sums = p;
+    f->sums_cap = nc;
+    return CKPT_OK;
+}
+
+/* Records a piece's checksum at slot s of its file's table. */
+static int record_sum(ckpt_writer *w, int64_t file, int64_t s, uint64_t sum)
+{
+    wfile *f = file_state(w, file);
+    if (!f)
+        return ckpt_error(CKPT_ENOMEM, "out of memory tracking data files");
+    int rc = ensure_sums(f, s + 1);
+    if (rc == CKPT_OK)
+        f->sums[s] = sum;
+    return rc;
+}
+
+/* Creates every tensor's dataset in the shared file (also those without boxes). */
+static int ensure_shared(ckpt_writer *w)
+{
+    if (w->ix->layout != CKPT_LAYOUT_SHARED || w->shared_ready)
+        return CKPT_OK;
+    w->shared_ready = 1;
+    ckpt_fc_entry *e;
+    int rc = ckpt_fc_get(&w->fc, 0, &e);
+    ckpt_h5_lock();
+    for (int64_t ti = 0; rc == CKPT_OK && ti < w->ix->ntensors; ti++) {
+        const ckpt_itensor *t = &w->ix->tensors[ti];
+        int nd = t->ndim;
+        ckpt_boxref b;
+        memset(&b, 0, sizeof b);
+        b.tensor = ti;
+        int64_t ch[CKPT_MAX_NDIM];
+        chunk_of(w, &b, ch);
+        hsize_t dims[CKPT_MAX_NDIM], chunk[CKPT_MAX_NDIM];
+        for (int d = 0; d < nd; d++) {
+            dims[d] = (hsize_t)t->shape[d];
+            chunk[d] = (hsize_t)ch[d];
+        }
+        hid_t sp = nd ? H5Screate_simple(nd, dims, NULL) : H5Screate(H5S_SCALAR);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+        if (nd > 0 && ch[0] > 0) {
+            H5Pset_chunk(dcpl, nd, chunk);
+            if (w->o.compress == CKPT_COMPRESS_ZSTD && ckpt_codec_set_dcpl(dcpl, w->o.level, w->o.shuffle) < 0)
+                rc = ckpt_error(CKPT_EINVAL, "cannot set up zstd level %d", w->o.level);
+        }
+        char dsname[CKPT_MAX_NAME + 32];
+        ckpt_shared_dataset(t->name, dsname, sizeof dsname);
+        hid_t ds = rc ? -1 : H5Dcreate2(e->file, dsname, ckpt_h5_type(t->dtype), sp, lcpl, dcpl, H5P_DEFAULT);
+        if (rc == CKPT_OK && (ds < 0 || ckpt_h5_attr_str(ds, "dtype", ckpt_dtype_name(t->dtype)) < 0)) {
+            char detail[300];
+            ckpt_error_hdf5_detail(detail, sizeof detail);
+            rc = ckpt_error(CKPT_EIO, "cannot create dataset %s in '%s/%s'%s", dsname, w->tmp, CKPT_SHARED_FILE, detail);
+        }
+        if (ds >= 0)
+            H5Dclose(ds);
+        H5Pclose(lcpl);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+    }
     ckpt_h5_unlock();
     return rc;
 }
 
-static int tensor_dataset(ckpt_writer *w, int64_t ti)
-{
-    hid_t ds;
-    return dataset_of(w, -ti - 1, &ds);
-}
-
 typedef struct piece_job {
     ckpt_writer *w;
-    int64_t bi;
+    const ckpt_boxref *b;
     const ckpt_box *region;
     const void *data;
-    hid_t ds;
-    int64_t covered;
+    ckpt_fc_entry *e;
 } piece_job;
 
 static int write_piece(int64_t k, const ckpt_box *piece, void *arg)
 {
     piece_job *p = arg;
     ckpt_writer *w = p->w;
-    const ckpt_ibox *b = &w->ix->boxes[p->bi];
+    const ckpt_boxref *b = p->b;
     const ckpt_itensor *t = &w->ix->tensors[b->tensor];
     char bs[512], rs[512];
     if (!ckpt_box_contains(p->region, piece))
@@ -327,7 +750,8 @@ static int write_piece(int64_t k, const ckpt_box *piece, void *arg)
                           "write pieces as ckpt_writer_box_piece describes", t->name,
                           ckpt_box_str(p->region, rs, sizeof rs), ckpt_box_str(&b->box, bs, sizeof bs),
                           (long long)k, ckpt_box_str(piece, bs, sizeof bs));
-    if (w->written[b->first_piece + k])
+    int64_t s = piece_slot(w, b, k);
+    if (is_written(w, s))
         return ckpt_error(CKPT_EINVAL, "tensor '%s': piece %lld of box %s written twice", t->name, (long long)k,
                           ckpt_box_str(&b->box, bs, sizeof bs));
     size_t es = ckpt_dtype_size(t->dtype), n = (size_t)ckpt_box_volume(piece) * es;
@@ -346,14 +770,15 @@ static int write_piece(int64_t k, const ckpt_box *piece, void *arg)
         ckpt_box_copy(piece, p->region, p->data, t->dtype, piece, w->buf, t->dtype);
         src = w->buf;
     }
-    w->ix->checksums[b->first_piece + k] = ckpt_piece_checksum(src, n);
+    int64_t table_slot = w->ix->layout == CKPT_LAYOUT_SHARED ? b->sum_base + k : p->e->dset_first_piece + k;
+    int rc = record_sum(w, b->file, table_slot, ckpt_piece_checksum(src, n));
+    if (rc)
+        return rc;
     ckpt_h5_lock();
-    int rc = CKPT_OK;
     int nd = t->ndim;
-    ckpt_box origin = b->box;
-    if (w->ix->layout == CKPT_LAYOUT_SHARED)
-        ckpt_box_set(&origin, nd, NULL, t->shape);
-    hid_t fs = H5Dget_space(p->ds), ms;
+    ckpt_box origin;
+    ckpt_index_dataset_box(w->ix, b, &origin);
+    hid_t fs = H5Dget_space(p->e->dset), ms;
     if (nd) {
         hsize_t start[CKPT_MAX_NDIM], count[CKPT_MAX_NDIM];
         for (int d = 0; d < nd; d++) {
@@ -365,18 +790,46 @@ static int write_piece(int64_t k, const ckpt_box *piece, void *arg)
     } else {
         ms = H5Screate(H5S_SCALAR);
     }
-    if (H5Dwrite(p->ds, ckpt_h5_type(t->dtype), ms, fs, H5P_DEFAULT, src) < 0) {
-        char detail[300];
+    if (H5Dwrite(p->e->dset, ckpt_h5_type(t->dtype), ms, fs, H5P_DEFAULT, src) < 0) {
+        char detail[300], fname[64];
         ckpt_error_hdf5_detail(detail, sizeof detail);
-        rc = ckpt_error(CKPT_EIO, "cannot write tensor '%s' to %s%s", t->name, w->ix->files[b->file], detail);
+        ckpt_index_file_name(w->ix, b->file, fname, sizeof fname);
+        rc = ckpt_error(CKPT_EIO, "cannot write tensor '%s' to %s%s", t->name, fname, detail);
     }
     H5Sclose(ms);
     H5Sclose(fs);
     ckpt_h5_unlock();
-    if (rc == CKPT_OK) {
-        w->written[b->first_piece + k] = 1;
-        p->covered += ckpt_box_volume(piece);
-    }
+    if (rc == CKPT_OK)
+        w->written[s >> 3] |= (unsigned char)(1u << (s & 7));
+    return rc;
+}
+
+/* The saved box that holds the whole region (the first found), for ckpt_writer_write. */
+typedef struct find_box {
+    const ckpt_box *region;
+    ckpt_boxref b;
+    int found;
+} find_box;
+
+static int containing(const ckpt_boxref *b, void *arg)
+{
+    find_box *f = arg;
+    if (!ckpt_box_contains(&b->box, f->region))
+        return 0;
+    f->b = *b;
+    f->found = 1;
+    return 1;
+}
+
+static int ready(ckpt_writer *w)
+{
+    if (w->failed)
+        return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
+    int rc = w->ix ? CKPT_OK : plan(w);
+    if (rc == CKPT_OK)
+        rc = ensure_shared(w);
+    if (rc)
+        w->failed = 1;
     return rc;
 }
 
@@ -385,13 +838,9 @@ int ckpt_writer_write(ckpt_writer *w, const char *name, const int64_t *offset, c
 {
     if (!w || !name)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_write: writer or name is NULL");
-    if (w->failed)
-        return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
-    int rc = w->ix ? CKPT_OK : plan(w);
-    if (rc) {
-        w->failed = 1;
+    int rc = ready(w);
+    if (rc)
         return rc;
-    }
     int64_t ti = ckpt_strmap_get(&w->ix->by_name, name);
     if (ti < 0)
         return ckpt_error(CKPT_ENOTFOUND, "ckpt_writer_write: tensor '%s' was not declared", name);
@@ -404,40 +853,36 @@ int ckpt_writer_write(ckpt_writer *w, const char *name, const int64_t *offset, c
         return CKPT_OK;
     if (!data)
         return ckpt_error(CKPT_EINVAL, "tensor '%s': data is NULL", name);
-    for (int64_t bi = t->first_box; bi < t->first_box + t->nboxes; bi++) {
-        const ckpt_ibox *b = &w->ix->boxes[bi];
-        if (!ckpt_box_contains(&b->box, &region))
-            continue;
-        hid_t ds;
-        if ((rc = dataset_of(w, bi, &ds)) != CKPT_OK) {
-            w->failed = 1;
-            return rc;
-        }
-        ckpt_pieces pc;
-        ckpt_pieces_from(t->ndim, b->box.ext, b->piece_dim, b->piece_len, &pc);
-        piece_job job = {w, bi, &region, data, ds, 0};
-        rc = ckpt_pieces_foreach(&b->box, &pc, &region, write_piece, &job);
-        if (rc && rc != CKPT_EINVAL)
-            w->failed = 1;
+    find_box fb;
+    memset(&fb, 0, sizeof fb);
+    fb.region = &region;
+    char rs[512];
+    if (!ckpt_box_in_shape(&region, t->shape) ||
+        (rc = ckpt_index_foreach_in(w->ix, ti, &region, containing, &fb)) < 0 || !fb.found)
+        return rc < 0 ? rc
+                      : ckpt_error(CKPT_EINVAL, "tensor '%s': region %s lies in no single declared box", name,
+                                   ckpt_box_str(&region, rs, sizeof rs));
+    ckpt_fc_entry *e;
+    if ((rc = dataset_of(w, &fb.b, &e)) != CKPT_OK) {
+        w->failed = 1;
         return rc;
     }
-    char rs[512];
-    return ckpt_error(CKPT_EINVAL, "tensor '%s': region %s lies in no single declared box", name,
-                      ckpt_box_str(&region, rs, sizeof rs));
+    piece_job job = {w, &fb.b, &region, data, e};
+    rc = ckpt_pieces_foreach(&fb.b.box, &fb.b.pieces, &region, write_piece, &job);
+    if (rc && rc != CKPT_EINVAL)
+        w->failed = 1;
+    return rc;
 }
 
 /* The planned index entry of a tensor (planning now if needed). */
-static int planned_tensor(ckpt_writer *w, const char *name, const ckpt_itensor **out)
+static int planned_tensor(ckpt_writer *w, const char *name, int64_t *ti)
 {
-    if (w->failed)
-        return ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier and must be aborted", w->path);
-    int rc = w->ix ? CKPT_OK : plan(w);
+    int rc = ready(w);
     if (rc)
         return rc;
-    int64_t ti = ckpt_strmap_get(&w->ix->by_name, name);
-    if (ti < 0)
+    *ti = ckpt_strmap_get(&w->ix->by_name, name);
+    if (*ti < 0)
         return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' was not declared", name);
-    *out = &w->ix->tensors[ti];
     return CKPT_OK;
 }
 
@@ -445,10 +890,10 @@ int ckpt_writer_num_boxes(ckpt_writer *w, const char *name, int64_t *nboxes)
 {
     if (!w || !name || !nboxes)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_num_boxes: NULL argument");
-    const ckpt_itensor *t;
-    int rc = planned_tensor(w, name, &t);
+    int64_t ti;
+    int rc = planned_tensor(w, name, &ti);
     if (rc == CKPT_OK)
-        *nboxes = t->nboxes;
+        *nboxes = w->ix->tensors[ti].nboxes;
     return rc;
 }
 
@@ -457,24 +902,24 @@ int ckpt_writer_box_piece(ckpt_writer *w, const char *name, int64_t j, int64_t k
 {
     if (!w || !name)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_box_piece: writer or name is NULL");
-    const ckpt_itensor *t;
-    int rc = planned_tensor(w, name, &t);
+    int64_t ti;
+    int rc = planned_tensor(w, name, &ti);
     if (rc)
         return rc;
+    const ckpt_itensor *t = &w->ix->tensors[ti];
     if (j < 0 || j >= t->nboxes)
         return ckpt_error(CKPT_ENOTFOUND, "tensor '%s' has %lld saved boxes, not %lld", name, (long long)t->nboxes,
                           (long long)j + 1);
-    const ckpt_ibox *b = &w->ix->boxes[t->first_box + j];
+    ckpt_boxref b;
+    ckpt_index_box(w->ix, ti, j, &b);
     if (npieces)
-        *npieces = b->npieces;
-    if (k < 0 || k >= b->npieces)
+        *npieces = b.pieces.count;
+    if (k < 0 || k >= b.pieces.count)
         return k < 0 && npieces ? CKPT_OK
                                 : ckpt_error(CKPT_ENOTFOUND, "box %lld of '%s' has %lld pieces", (long long)j, name,
-                                             (long long)b->npieces);
-    ckpt_pieces pc;
-    ckpt_pieces_from(t->ndim, b->box.ext, b->piece_dim, b->piece_len, &pc);
+                                             (long long)b.pieces.count);
     ckpt_box pb;
-    ckpt_piece_box(&b->box, &pc, k, &pb);
+    ckpt_piece_box(&b.box, &b.pieces, k, &pb);
     for (int d = 0; d < t->ndim; d++) {
         if (offset)
             offset[d] = pb.off[d];
@@ -484,59 +929,71 @@ int ckpt_writer_box_piece(ckpt_writer *w, const char *name, int64_t j, int64_t k
     return CKPT_OK;
 }
 
+/* Every piece written? Names the first that was not. */
+static int check_complete(ckpt_writer *w)
+{
+    char bs[512];
+    for (int64_t ti = 0; ti < w->ix->ntensors; ti++)
+        for (int64_t j = 0; j < w->ix->tensors[ti].nboxes; j++) {
+            ckpt_boxref b;
+            ckpt_index_box(w->ix, ti, j, &b);
+            for (int64_t k = 0; k < b.pieces.count; k++)
+                if (!is_written(w, piece_slot(w, &b, k)))
+                    return ckpt_error(CKPT_ECOVERAGE, "tensor '%s': piece %lld of box %s was never written",
+                                      w->ix->tensors[ti].name, (long long)k, ckpt_box_str(&b.box, bs, sizeof bs));
+        }
+    return CKPT_OK;
+}
+
 int ckpt_writer_commit(ckpt_writer *w)
 {
     if (!w)
         return ckpt_error(CKPT_EINVAL, "ckpt_writer_commit: writer is NULL");
-    int rc = w->failed ? ckpt_error(CKPT_EINVAL, "writer for '%s' failed earlier", w->path)
-                       : w->ix ? CKPT_OK : plan(w);
-    if (rc) {
-        ckpt_writer_abort(w);
-        return rc;
-    }
-    /* shared layout: every tensor has its dataset, also those without boxes (zero-size) */
-    for (int64_t t = 0; rc == CKPT_OK && w->ix->layout == CKPT_LAYOUT_SHARED && t < w->ix->ntensors; t++)
-        if (w->dsets[t] < 0)
-            rc = tensor_dataset(w, t);
-    char bs[512];
-    for (int64_t bi = 0; rc == CKPT_OK && bi < w->ix->nboxes; bi++) {
-        const ckpt_ibox *b = &w->ix->boxes[bi];
-        for (int64_t k = 0; k < b->npieces; k++)
-            if (!w->written[b->first_piece + k]) {
-                rc = ckpt_error(CKPT_ECOVERAGE, "tensor '%s': piece %lld of box %s was never written",
-                                w->ix->tensors[b->tensor].name, (long long)k, ckpt_box_str(&b->box, bs, sizeof bs));
-                break;
+    int rc = ready(w);
+    if (rc == CKPT_OK)
+        rc = check_complete(w);
+    /* close the datasets (their storage counts), then write each file's checksum table */
+    for (int i = 0; rc == CKPT_OK && i < w->fc.n; i++)
+        close_dataset(w, &w->fc.e[i]);
+    for (int64_t i = 0; rc == CKPT_OK && i < w->nfiles; i++) {
+        wfile *f = &w->files[i];
+        ckpt_fc_entry *e;
+        char fname[64];
+        ckpt_index_file_name(w->ix, f->id, fname, sizeof fname);
+        rc = ckpt_fc_get(&w->fc, f->id, &e);
+        if (rc == CKPT_OK && w->ix->layout == CKPT_LAYOUT_SHARED) {
+            ckpt_h5_lock();
+            for (int64_t ti = 0; ti < w->ix->ntensors; ti++) {
+                char dsname[CKPT_MAX_NAME + 32];
+                ckpt_shared_dataset(w->ix->tensors[ti].name, dsname, sizeof dsname);
+                hid_t ds = H5Dopen2(e->file, dsname, H5P_DEFAULT);
+                if (ds >= 0) {
+                    w->ix->tensors[ti].stored_bytes = (int64_t)H5Dget_storage_size(ds);
+                    H5Dclose(ds);
+                }
             }
+            ckpt_h5_unlock();
+            /* every slot, also the padding of grids whose edge boxes have fewer pieces */
+            int64_t total = 0;
+            for (int64_t ti = 0; ti < w->ix->ntensors; ti++)
+                total += w->ix->tensors[ti].nslots;
+            rc = ensure_sums(f, total);
+            f->next_slot = total;
+        }
+        if (rc == CKPT_OK) {
+            ckpt_h5_lock();
+            rc = ckpt_io_write_checksums(e->file, f->sums, f->next_slot, fname);
+            ckpt_h5_unlock();
+        }
     }
-    if (rc == CKPT_OK) {
-        ckpt_h5_lock();
-        int shared = w->ix->layout == CKPT_LAYOUT_SHARED;
-        int64_t nd = shared ? w->ix->ntensors : w->ix->nboxes;
-        for (int64_t i = 0; i < nd; i++) {
-            if (w->dsets[i] < 0)
-                continue;
-            int64_t sz = (int64_t)H5Dget_storage_size(w->dsets[i]);
-            if (shared)
-                w->ix->tensors[i].stored_bytes = sz;
-            else {
-                w->ix->boxes[i].stored_bytes = sz;
-                w->ix->tensors[w->ix->boxes[i].tensor].stored_bytes += sz;
-            }
-            H5Dclose(w->dsets[i]);
-            w->dsets[i] = -1;
-        }
-        for (int i = 0; i < w->ix->nfiles; i++) {
-            if (w->files[i] >= 0 && H5Fclose(w->files[i]) < 0 && rc == CKPT_OK)
-                rc = ckpt_error(CKPT_EIO, "cannot close '%s/%s'", w->tmp, w->ix->files[i]);
-            w->files[i] = -1;
-        }
-        ckpt_h5_unlock();
-        for (int i = 0; rc == CKPT_OK && w->o.fsync && i < w->ix->nfiles; i++) {
-            char fpath[4200];
-            snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, w->ix->files[i]);
-            if (ckpt_fsync_path(fpath) != 0)
-                rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed", fpath);
-        }
+    if (rc == CKPT_OK && ckpt_fc_close_all(&w->fc) != 0)
+        rc = ckpt_error(CKPT_EIO, "cannot close (flush) the data files of '%s'", w->tmp);
+    for (int64_t i = 0; rc == CKPT_OK && w->o.fsync && i < w->nfiles; i++) {
+        char fname[64], fpath[4200];
+        ckpt_index_file_name(w->ix, w->files[i].id, fname, sizeof fname);
+        snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, fname);
+        if (ckpt_fsync_path(fpath) != 0)
+            rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed", fpath);
     }
     if (rc == CKPT_OK) {
         char ipath[4200];

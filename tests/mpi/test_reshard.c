@@ -1,9 +1,11 @@
 /* test_reshard.c -- save with N ranks, load with M ranks, for any N and M.
  *
- *   mpiexec -n N test_reshard save DIR [shared] [zstd]
+ *   mpiexec -n N test_reshard save DIR [shared|group|groupK] [zstd]
  *                                          writes the catalog below, sharded over N ranks, in the
- *                                          file-per-rank (default) or shared layout, optionally
- *                                          zstd-compressed
+ *                                          file-per-rank (default), shared or file-per-group layout
+ *                                          (one file per node, or per K ranks), optionally
+ *                                          zstd-compressed. The catalog must not change: the
+ *                                          committed version-1 fixtures were written from it.
  *   mpiexec -n M test_reshard load DIR     loads it under two other shardings and compares
  *                                           every byte with the expected global tensor
  *
@@ -62,7 +64,7 @@ static const entry catalog[] = {
 
 static int rank, nranks;
 static const char *dir;
-static int use_shared, use_zstd;
+static int use_shared, use_zstd, use_group = -1; /* group: -1 off, 0 per node, K every K ranks */
 
 /* Boxes of `e` this rank holds under kind/dim; returns how many (at most 8). */
 static int boxes_of(const entry *e, enum kind kind, int dim, int64_t off[][4], int64_t ext[][4])
@@ -140,7 +142,9 @@ static void test_save(void **unused)
     ckpt_save_options o;
     ckpt_save_options_init(&o);
     o.piece_bytes = 1000; /* many pieces, partial pieces on every reshard */
-    o.layout = use_shared ? CKPT_LAYOUT_SHARED : CKPT_LAYOUT_PER_RANK;
+    o.layout = use_shared ? CKPT_LAYOUT_SHARED : use_group >= 0 ? CKPT_LAYOUT_GROUP : CKPT_LAYOUT_PER_RANK;
+    if (use_group >= 0)
+        o.group_size = use_group;
     if (use_zstd) {
         o.compress = CKPT_COMPRESS_ZSTD;
         o.level = 3;
@@ -265,6 +269,8 @@ int main(int argc, char **argv)
     for (int i = 3; i < argc; i++) {
         use_shared |= strcmp(argv[i], "shared") == 0;
         use_zstd |= strcmp(argv[i], "zstd") == 0;
+        if (strncmp(argv[i], "group", 5) == 0)
+            use_group = atoi(argv[i] + 5);
     }
     if (argc < 3 || (strcmp(argv[1], "save") && strcmp(argv[1], "load"))) {
         fprintf(stderr, "usage: test_reshard save|load DIR [shared] [zstd]\n");

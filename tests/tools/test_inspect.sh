@@ -19,8 +19,8 @@ run "$INSPECT" "$N3"
 expect_rc 0
 expect_err_empty
 expect_out "checkpoint      $N3"
-expect_out "format version  1"
-expect_out "library version 0.1.0"
+expect_out "format version  2"
+expect_out "library version 0.2.0"
 expect_out "layout          file-per-rank"
 expect_out "world size      3"
 expect_out "step            1234"
@@ -91,7 +91,7 @@ expect_err "shard-inspect: tensor 'no/such' is not in checkpoint '$N3' (it has 1
 run "$INSPECT" "$N3" --json
 expect_rc 0
 expect_json '
-assert d["format_version"] == 1 and d["library_version"] == "0.1.0", d
+assert d["format_version"] == 2 and d["library_version"] == "0.2.0", d
 assert d["world_size"] == 3 and d["step"] == 1234 and d["layout"] == "file-per-rank"
 assert d["num_tensors"] == 19 and len(d["tensors"]) == 19
 assert d["raw_bytes"] == 85322 and d["stored_bytes"] >= d["raw_bytes"] - 1

@@ -230,7 +230,7 @@ usage "--weights needs 2 comma-separated finite numbers >= 0, not all 0, one per
 usage "--weights needs 2 comma-separated finite numbers >= 0, not all 0, one per source" --average --weights 1,-1 "$S/avg-a" "$S/avg-b" "$S/o"
 usage "needs a source SRC and an output OUT (or --average SRC1 SRC2 ... OUT)" "$N4" "$S/a" "$S/b"
 usage "unknown option '--world-size'" "$N4" "$S/o" --world-size 2
-usage "zstd level 99 is not valid" "$N4" "$S/o" --compress zstd:99
+usage "zstd level 99 is outside -131072..22" "$N4" "$S/o" --compress zstd:99
 usage "--keep/--drop leave none of the 19 tensors of '$N4'" "$N4" "$S/o" --keep 'nothing*'
 usage "OUT '$N4/x' is or lies inside the source checkpoint '$N4'" "$N4" "$N4/x"
 expect_absent "$S/o"

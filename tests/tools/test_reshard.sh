@@ -257,7 +257,7 @@ usage "--world-size needs a number of ranks from 1 to 100000" "$N4" "$S/o" --wor
 usage "--world-size needs a number of ranks from 1 to 100000" "$N4" "$S/o" --world-size two
 usage "--world-size needs a number of ranks from 1 to 100000" "$N4" "$S/o" --world-size 100001
 usage "--world-size M is required" "$N4" "$S/o"
-usage "zstd level 99 is not valid" "$N4" "$S/o" --world-size 2 --compress zstd:99
+usage "zstd level 99 is outside -131072..22" "$N4" "$S/o" --world-size 2 --compress zstd:99
 usage "--compress needs none, zstd or zstd:LEVEL" "$N4" "$S/o" --world-size 2 --compress zstd:fast
 usage "--compress needs none, zstd or zstd:LEVEL" "$N4" "$S/o" --world-size 2 --compress lz4
 usage "--layout needs file-per-rank or shared" "$N4" "$S/o" --world-size 2 --layout striped

@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include "meta.h"
+#include "plan.h"
 #include "state.h"
 
 #include <hdf5.h>
@@ -14,12 +15,11 @@ static char dir[4096];
 
 static void path_in(char *out, size_t len, const char *name) { snprintf(out, len, "%s/%s", dir, name); }
 
-static const uint64_t CHECKSUMS[7] = {0,          UINT64_MAX,          0xdeadbeefcafebabeull, 1,
-                                      1ull << 63, 0x0123456789abcdefull, 42};
 static unsigned char RNG[256];
 static const char UTF8[] = "gr\xc3\xbc\xc3\x9f" "e, \xe4\xb8\x96\xe7\x95\x8c \xe2\x9c\x93";
 
-/* emb/w f32 [10,4] in two boxes (ranks 0 and 3), scalar f64 0-D, z i8 [0,3] with no boxes. */
+/* emb/w f32 [10,4]: a grid of 2 cells of 5 rows written by ranks 0 and 3; scalar f64 0-D
+ * written by rank 1; x i16 [4,6] in 3 explicit boxes; z i8 [0,3] with no boxes. World 4. */
 static ckpt_index *build(void)
 {
     ckpt_index *ix;
@@ -29,38 +29,41 @@ static ckpt_index *build(void)
     ix->layout = CKPT_LAYOUT_PER_RANK;
     ix->world_size = 4;
     ix->piece_bytes = 64;
-    ix->nfiles = 2;
-    ix->files = calloc(2, sizeof *ix->files);
-    ix->files[0] = strdup("rank-00000.h5");
-    ix->files[1] = strdup("rank-00003.h5");
-
-    ix->ntensors = 3;
-    ix->tensors = calloc(3, sizeof *ix->tensors);
+    ix->ntensors = 4;
+    ix->tensors = calloc(4, sizeof *ix->tensors);
     ckpt_itensor *t = ix->tensors;
-    t[0] = (ckpt_itensor){strdup("emb/w"), CKPT_F32, 2, {10, 4}, 0, 2, 160, 170};
-    t[1] = (ckpt_itensor){strdup("scalar"), CKPT_F64, 0, {0}, 2, 1, 8, 8};
-    t[2] = (ckpt_itensor){strdup("z"), CKPT_I8, 2, {0, 3}, 3, 0, 0, 0};
-
-    ix->nboxes = 3;
-    ix->boxes = calloc(3, sizeof *ix->boxes);
-    ckpt_ibox *b = ix->boxes;
-    b[0].tensor = 0, b[0].file = 0, b[0].writer = 0, b[0].piece_dim = 0;
-    ckpt_box_set(&b[0].box, 2, (const int64_t[]){0, 0}, (const int64_t[]){5, 4});
-    b[0].piece_len = 2, b[0].first_piece = 0, b[0].npieces = 3, b[0].stored_bytes = 80;
-    b[0].dataset = strdup("/boxes/0");
-    b[1].tensor = 0, b[1].file = 1, b[1].writer = 3, b[1].piece_dim = 0;
-    ckpt_box_set(&b[1].box, 2, (const int64_t[]){5, 0}, (const int64_t[]){5, 4});
-    b[1].piece_len = 2, b[1].first_piece = 3, b[1].npieces = 3, b[1].stored_bytes = 90;
-    b[1].dataset = strdup("/boxes/1");
-    b[2].tensor = 1, b[2].file = 0, b[2].writer = 0, b[2].piece_dim = 0;
-    ckpt_box_set(&b[2].box, 0, NULL, NULL);
-    b[2].piece_len = 1, b[2].first_piece = 6, b[2].npieces = 1, b[2].stored_bytes = 8;
-    b[2].dataset = strdup("/boxes/2");
-
-    ix->npieces = 7;
-    ix->checksums = malloc(sizeof CHECKSUMS);
-    memcpy(ix->checksums, CHECKSUMS, sizeof CHECKSUMS);
-
+    const char *names[4] = {"emb/w", "scalar", "x", "z"};
+    const ckpt_dtype dt[4] = {CKPT_F32, CKPT_F64, CKPT_I16, CKPT_I8};
+    const int nd[4] = {2, 0, 2, 2};
+    const int64_t shapes[4][2] = {{10, 4}, {0, 0}, {4, 6}, {0, 3}}, stored[4] = {170, 8, 48, 0};
+    for (int i = 0; i < 4; i++) {
+        t[i].name = strdup(names[i]);
+        t[i].dtype = dt[i];
+        t[i].ndim = nd[i];
+        memcpy(t[i].shape, shapes[i], sizeof shapes[i]);
+        t[i].stored_bytes = stored[i];
+        t[i].grid.ndim = nd[i];
+        memcpy(t[i].grid.shape, shapes[i], sizeof shapes[i]);
+    }
+    t[0].sharding = CKPT_SHARDING_GRID;
+    t[0].grid.chunk[0] = 5, t[0].grid.chunk[1] = 4, t[0].grid.writer0 = 0, t[0].grid.stride[0] = 3;
+    t[1].sharding = CKPT_SHARDING_GRID;
+    t[1].grid.writer0 = 1;
+    t[2].sharding = CKPT_SHARDING_EXPLICIT;
+    t[3].sharding = CKPT_SHARDING_GRID;
+    t[3].grid.chunk[0] = 1, t[3].grid.chunk[1] = 3;
+    for (int i = 0; i < 4; i++)
+        if (t[i].sharding == CKPT_SHARDING_GRID)
+            assert_int_equal(ckpt_grid_init(&t[i].grid, 4), 0);
+    ix->nrows = 3;
+    ix->rows = calloc(3, sizeof *ix->rows);
+    const int64_t off[3][2] = {{0, 0}, {0, 4}, {2, 4}}, ext[3][2] = {{4, 4}, {2, 2}, {2, 2}};
+    for (int j = 0; j < 3; j++) {
+        ckpt_box_set(&ix->rows[j].box, 2, off[j], ext[j]);
+        ix->rows[j].tensor = 2;
+        ix->rows[j].writer = 2 - j;
+    }
+    t[2].nboxes = 3;
     ckpt_state *a = ix->attrs;
     expect_ok(ckpt_state_set_int(a, "step", -42));
     expect_ok(ckpt_state_set_int(a, "big", INT64_MAX));
@@ -71,7 +74,7 @@ static ckpt_index *build(void)
     expect_ok(ckpt_state_set_bytes(a, "empty", NULL, 0));
     expect_ok(ckpt_state_set_int(a, "a/b/c", 1));
     expect_ok(ckpt_state_set_string(a, "a/x", "y"));
-    expect_ok(ckpt_index_build_lookup(ix));
+    expect_ok(ckpt_plan_assemble(ix, "build", 1));
     return ix;
 }
 
@@ -82,111 +85,160 @@ static void compare(const ckpt_index *w, const ckpt_index *r)
     assert_int_equal(r->layout, w->layout);
     assert_int_equal(r->world_size, w->world_size);
     assert_int_equal(r->piece_bytes, w->piece_bytes);
-    assert_int_equal(r->nfiles, w->nfiles);
-    for (int i = 0; i < w->nfiles; i++)
-        assert_string_equal(r->files[i], w->files[i]);
+    assert_string_equal(r->compression, w->compression);
     assert_int_equal(r->ntensors, w->ntensors);
+    assert_int_equal(r->nboxes, w->nboxes);
     for (int64_t i = 0; i < w->ntensors; i++) {
         const ckpt_itensor *a = &w->tensors[i], *b = &r->tensors[i];
         assert_string_equal(b->name, a->name);
         assert_int_equal(b->dtype, a->dtype);
         assert_int_equal(b->ndim, a->ndim);
+        assert_int_equal(b->sharding, a->sharding);
         for (int d = 0; d < CKPT_MAX_NDIM; d++)
             assert_int_equal(b->shape[d], a->shape[d]);
+        if (a->sharding == CKPT_SHARDING_GRID) {
+            assert_int_equal(b->grid.writer0, a->grid.writer0);
+            for (int d = 0; d < a->ndim; d++) {
+                assert_int_equal(b->grid.chunk[d], a->grid.chunk[d]);
+                assert_int_equal(b->grid.stride[d], a->grid.stride[d]);
+            }
+        } else {
+            assert_int_equal(b->first_row, a->first_row);
+        }
         assert_int_equal(b->first_box, a->first_box);
         assert_int_equal(b->nboxes, a->nboxes);
+        assert_int_equal(b->first_piece, a->first_piece);
+        assert_int_equal(b->piece_stride, a->piece_stride);
         assert_int_equal(b->raw_bytes, a->raw_bytes);
         assert_int_equal(b->stored_bytes, a->stored_bytes);
         assert_int_equal(ckpt_strmap_get(&r->by_name, a->name), i);
+        for (int64_t j = 0; j < a->nboxes; j++) {
+            ckpt_boxref x, y;
+            ckpt_index_box(w, i, j, &x);
+            ckpt_index_box(r, i, j, &y);
+            assert_true(ckpt_box_equal(&x.box, &y.box));
+            assert_int_equal(x.writer, y.writer);
+            assert_int_equal(x.gid, y.gid);
+            assert_int_equal(x.file, y.file);
+            assert_int_equal(x.pieces.count, y.pieces.count);
+        }
     }
-    assert_int_equal(r->nboxes, w->nboxes);
-    for (int64_t i = 0; i < w->nboxes; i++) {
-        const ckpt_ibox *a = &w->boxes[i], *b = &r->boxes[i];
-        assert_int_equal(b->tensor, a->tensor);
-        assert_int_equal(b->file, a->file);
-        assert_int_equal(b->writer, a->writer);
-        assert_int_equal(b->piece_dim, a->piece_dim);
-        assert_true(ckpt_box_equal(&b->box, &a->box)); /* ndim restored from the tensor */
-        assert_int_equal(b->piece_len, a->piece_len);
-        assert_int_equal(b->first_piece, a->first_piece);
-        assert_int_equal(b->npieces, a->npieces);
-        assert_int_equal(b->stored_bytes, a->stored_bytes);
-        assert_string_equal(b->dataset, a->dataset);
+    assert_int_equal(r->nrows, w->nrows);
+    assert_int_equal(r->ngroups, w->ngroups);
+    for (int64_t i = 0; i < w->ngroups; i++) {
+        assert_int_equal(r->groups[i].first_rank, w->groups[i].first_rank);
+        assert_int_equal(r->groups[i].nranks, w->groups[i].nranks);
+        assert_int_equal(r->groups[i].group, w->groups[i].group);
     }
-    assert_int_equal(r->npieces, w->npieces);
-    for (int64_t i = 0; i < w->npieces; i++)
-        assert_int_equal(r->checksums[i], w->checksums[i]);
-    /* attributes: same keys in the same order, same types, same values */
     assert_int_equal(ckpt_state_num_attrs(r->attrs), ckpt_state_num_attrs(w->attrs));
     for (int i = 0; i < ckpt_state_num_attrs(w->attrs); i++) {
-        const char *ka, *kb;
-        ckpt_attr_type ta, tb;
-        expect_ok(ckpt_state_attr_info(w->attrs, i, &ka, &ta));
-        expect_ok(ckpt_state_attr_info(r->attrs, i, &kb, &tb));
-        assert_string_equal(kb, ka);
-        assert_int_equal(tb, ta);
         const ckpt_attr *x = &w->attrs->attrs[i], *y = &r->attrs->attrs[i];
-        switch (ta) {
-        case CKPT_ATTR_INT: assert_true(x->i == y->i); break;
-        case CKPT_ATTR_DOUBLE: assert_int_equal(unit_f64_bits(y->d), unit_f64_bits(x->d)); break;
-        case CKPT_ATTR_STRING: assert_string_equal((const char *)y->bytes, (const char *)x->bytes); break;
-        case CKPT_ATTR_BYTES:
-            assert_int_equal(y->len, x->len);
-            if (x->len)
-                assert_memory_equal(y->bytes, x->bytes, x->len);
-            break;
-        }
+        assert_string_equal(x->key, y->key);
+        assert_int_equal(x->type, y->type);
+        assert_int_equal(x->i, y->i);
+        assert_memory_equal(&x->d, &y->d, sizeof x->d); /* bit-exact (-0.0) */
+        assert_int_equal(x->len, y->len);
+        if (x->len)
+            assert_memory_equal(x->bytes, y->bytes, x->len);
     }
 }
 
 static void test_roundtrip(void **st)
 {
     (void)st;
-    char p[4200];
+    char p[4200], p2[4200];
     path_in(p, sizeof p, "roundtrip.h5");
-    ckpt_index *w = build(), *r = NULL;
+    path_in(p2, sizeof p2, "roundtrip2.h5");
+    ckpt_index *w = build(), *r = NULL, *r2 = NULL;
     expect_ok(ckpt_index_write(w, p));
     expect_ok(ckpt_index_read(p, &r));
-    assert_non_null(r);
     compare(w, r);
-    /* spot checks through the public getters */
-    int64_t i;
-    double d;
-    const char *s;
-    const void *data;
-    size_t len = 7;
-    expect_ok(ckpt_state_get_int(r->attrs, "step", &i));
-    assert_int_equal(i, -42);
-    expect_ok(ckpt_state_get_int(r->attrs, "big", &i));
-    assert_true(i == INT64_MAX);
-    expect_ok(ckpt_state_get_double(r->attrs, "lr", &d));
-    assert_true(d == 3e-4);
-    expect_ok(ckpt_state_get_double(r->attrs, "neg0", &d));
-    assert_int_equal(unit_f64_bits(d), 0x8000000000000000ull);
-    expect_ok(ckpt_state_get_string(r->attrs, "config/name", &s));
-    assert_string_equal(s, UTF8);
-    expect_ok(ckpt_state_get_bytes(r->attrs, "rng/state", &data, &len));
-    assert_int_equal(len, 256);
-    assert_memory_equal(data, RNG, 256);
-    expect_ok(ckpt_state_get_bytes(r->attrs, "empty", &data, &len));
-    assert_int_equal(len, 0);
-    expect_ok(ckpt_state_get_int(r->attrs, "a/b/c", &i));
-    assert_int_equal(i, 1);
-    expect_ok(ckpt_state_get_string(r->attrs, "a/x", &s));
-    assert_string_equal(s, "y");
-    assert_int_equal(ckpt_state_num_attrs(r->attrs), 9);
-    assert_int_equal(r->boxes[2].box.ndim, 0);
-    assert_int_equal(r->boxes[1].box.ndim, 2);
-    /* writing what was read gives the same index again */
-    char p2[4200];
-    path_in(p2, sizeof p2, "roundtrip2.h5");
+    /* the grid's boxes as the descriptor says */
+    ckpt_boxref b;
+    char bs[64];
+    ckpt_index_box(r, 0, 1, &b);
+    assert_string_equal(ckpt_box_str(&b.box, bs, sizeof bs), "[5:10, 0:4]");
+    assert_int_equal(b.writer, 3);
+    assert_int_equal(b.gid, 1);
+    ckpt_index_box(r, 2, 2, &b);
+    assert_string_equal(ckpt_box_str(&b.box, bs, sizeof bs), "[2:4, 4:6]");
+    assert_int_equal(b.writer, 0);
+    assert_int_equal(b.gid, 5);
+    char name[64];
+    ckpt_index_file_name(r, b.file, name, sizeof name);
+    assert_string_equal(name, "rank-00000.h5");
+    ckpt_index_dataset(r, &b, name, sizeof name);
+    assert_string_equal(name, "/boxes/5");
+    /* and again through the group layout */
     expect_ok(ckpt_index_write(r, p2));
-    ckpt_index *r2 = NULL;
     expect_ok(ckpt_index_read(p2, &r2));
     compare(w, r2);
     ckpt_index_free(r2);
     ckpt_index_free(r);
     ckpt_index_free(w);
+}
+
+/* The file-per-group map: runs of ranks, file names by group. */
+static void test_groups(void **st)
+{
+    (void)st;
+    char p[4200];
+    path_in(p, sizeof p, "groups.h5");
+    ckpt_index *w = build(), *r = NULL;
+    w->layout = CKPT_LAYOUT_GROUP;
+    w->groups = calloc(3, sizeof *w->groups);
+    w->groups[0] = (ckpt_igroup){0, 1, 0};
+    w->groups[1] = (ckpt_igroup){1, 2, 1};
+    w->groups[2] = (ckpt_igroup){3, 1, 0}; /* rank 3 shares a file with rank 0 (one node) */
+    w->ngroups = 3;
+    expect_ok(ckpt_index_validate(w, "w"));
+    expect_ok(ckpt_index_write(w, p));
+    expect_ok(ckpt_index_read(p, &r));
+    compare(w, r);
+    assert_int_equal(ckpt_index_file_of_writer(r, 0), 0);
+    assert_int_equal(ckpt_index_file_of_writer(r, 2), 1);
+    assert_int_equal(ckpt_index_file_of_writer(r, 3), 0);
+    assert_int_equal(ckpt_index_file_of_writer(r, 4), -1);
+    char name[64];
+    ckpt_index_file_name(r, 1, name, sizeof name);
+    assert_string_equal(name, "group-00001.h5");
+    ckpt_index_free(r);
+    /* a map with a hole is refused */
+    w->groups[1].nranks = 1;
+    char want[600];
+    snprintf(want, sizeof want, "index 'w' is malformed: /index/groups row 2 (ranks 3+1, group 0) does not continue "
+             "the map at rank 2");
+    expect_err_exact(ckpt_index_validate(w, "w"), CKPT_ECORRUPT, want);
+    ckpt_index_free(w);
+}
+
+/* Format version 1 (the committed fixture): every box explicit, checksums in the index. */
+static void test_read_v1(void **st)
+{
+    (void)st;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/tests/fixtures/v1/per-rank/index.h5", CKPT_SOURCE_DIR);
+    ckpt_index *r = NULL;
+    expect_ok(ckpt_index_read(p, &r));
+    assert_int_equal(r->format_version, 1);
+    assert_string_equal(r->library_version, "0.1.0");
+    assert_int_equal(r->world_size, 3);
+    assert_int_equal(r->nfiles, 3);
+    assert_true(r->npieces > 0);
+    int64_t ti = ckpt_strmap_get(&r->by_name, "big");
+    assert_true(ti >= 0);
+    const ckpt_itensor *t = &r->tensors[ti];
+    assert_int_equal(t->sharding, CKPT_SHARDING_EXPLICIT);
+    assert_int_equal(t->nboxes, 3);
+    ckpt_boxref b;
+    ckpt_index_box(r, ti, 1, &b);
+    char bs[64];
+    assert_string_equal(ckpt_box_str(&b.box, bs, sizeof bs), "[100:200, 0:70]");
+    assert_int_equal(b.sums, CKPT_SUMS_INDEX);
+    assert_string_equal(b.dataset_v1, "/boxes/1");
+    ckpt_index_file_name(r, b.file, bs, sizeof bs);
+    assert_string_equal(bs, "rank-00001.h5");
+    ckpt_index_free(r);
 }
 
 static void test_empty_index(void **st)
@@ -203,8 +255,7 @@ static void test_empty_index(void **st)
     compare(w, r);
     assert_int_equal(r->ntensors, 0);
     assert_int_equal(r->nboxes, 0);
-    assert_int_equal(r->nfiles, 0);
-    assert_int_equal(r->npieces, 0);
+    assert_int_equal(r->nrows, 0);
     assert_int_equal(ckpt_state_num_attrs(r->attrs), 0);
     ckpt_index_free(r);
     ckpt_index_free(w);
@@ -289,7 +340,7 @@ static void test_layout_on_disk(void **st)
     assert_true(f >= 0);
     read_str_attr(f, "format", s, sizeof s);
     assert_string_equal(s, "ckpt");
-    assert_int_equal(read_i64_attr(f, "format_version"), 1);
+    assert_int_equal(read_i64_attr(f, "format_version"), 2);
     read_str_attr(f, "library_version", s, sizeof s);
     assert_string_equal(s, CKPT_VERSION_STRING);
     read_str_attr(f, "layout", s, sizeof s);
@@ -298,21 +349,37 @@ static void test_layout_on_disk(void **st)
     read_str_attr(f, "checksum", s, sizeof s);
     assert_string_equal(s, "xxh3-64");
     assert_int_equal(read_i64_attr(f, "piece_bytes"), 64);
-    assert_int_equal(npoints(f, "/index/tensors"), 3);
+    assert_int_equal(npoints(f, "/index/tensors"), 4);
     assert_int_equal(npoints(f, "/index/boxes"), 3);
-    assert_int_equal(npoints(f, "/index/checksums"), 7);
-    assert_int_equal(npoints(f, "/index/files"), 2);
-    /* checksums are uint64 */
-    hid_t d = H5Dopen2(f, "/index/checksums", H5P_DEFAULT);
-    hid_t t = H5Dget_type(d);
-    assert_int_equal(H5Tget_class(t), H5T_INTEGER);
-    assert_int_equal(H5Tget_sign(t), H5T_SGN_NONE);
-    assert_int_equal(H5Tget_size(t), 8);
-    uint64_t ck[7];
-    assert_true(H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ck) >= 0);
-    assert_memory_equal(ck, CHECKSUMS, sizeof ck);
-    H5Tclose(t);
+    assert_true(H5Lexists(f, "/index/checksums", H5P_DEFAULT) <= 0); /* version 2: in the data files */
+    assert_true(H5Lexists(f, "/index/files", H5P_DEFAULT) <= 0);     /* version 2: names follow the layout */
+    /* the grid descriptor of emb/w, field by field as formats/SPEC.md names them */
+    hid_t d = H5Dopen2(f, "/index/tensors", H5P_DEFAULT);
+    typedef struct {
+        int32_t sharding;
+        int64_t chunk[8], writer0, stride[8], first_box, nboxes;
+    } trow;
+    hsize_t eight = 8;
+    hid_t arr = H5Tarray_create2(H5T_NATIVE_INT64, 1, &eight), mt = H5Tcreate(H5T_COMPOUND, sizeof(trow));
+    H5Tinsert(mt, "sharding", HOFFSET(trow, sharding), H5T_NATIVE_INT32);
+    H5Tinsert(mt, "chunk", HOFFSET(trow, chunk), arr);
+    H5Tinsert(mt, "writer0", HOFFSET(trow, writer0), H5T_NATIVE_INT64);
+    H5Tinsert(mt, "stride", HOFFSET(trow, stride), arr);
+    H5Tinsert(mt, "first_box", HOFFSET(trow, first_box), H5T_NATIVE_INT64);
+    H5Tinsert(mt, "nboxes", HOFFSET(trow, nboxes), H5T_NATIVE_INT64);
+    trow rows[4];
+    assert_true(H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0);
+    assert_int_equal(rows[0].sharding, 0);
+    assert_int_equal(rows[0].chunk[0], 5);
+    assert_int_equal(rows[0].chunk[1], 4);
+    assert_int_equal(rows[0].stride[0], 3);
+    assert_int_equal(rows[0].nboxes, 2);
+    assert_int_equal(rows[2].sharding, 1);
+    assert_int_equal(rows[2].first_box, 3);
+    H5Tclose(mt);
+    H5Tclose(arr);
     H5Dclose(d);
+    hid_t t;
     /* one dataset per attribute, key = path below /attributes, with a "type" string */
     const struct {
         const char *path, *type;
@@ -395,8 +462,8 @@ static void test_version(void **st)
     set_root_attr(p, "format_version", H5T_STD_I64LE, &v);
     expect_err(ckpt_index_read(p, &r), CKPT_EVERSION, "has format version 0;");
 
-    /* any integer type is accepted for the version: an int32 1 reads fine */
-    int32_t v32 = 1;
+    /* any integer type is accepted for the version: an int32 2 reads fine */
+    int32_t v32 = 2;
     set_root_attr(p, "format_version", H5T_STD_I32LE, &v32);
     expect_ok(ckpt_index_read(p, &r));
     ckpt_index_free(r);
@@ -422,7 +489,7 @@ static void test_foreign_files(void **st)
     assert_null(r);
     /* missing */
     path_in(p, sizeof p, "missing.h5");
-    expect_err(ckpt_index_read(p, &r), CKPT_ECORRUPT, "cannot open index");
+    expect_err(ckpt_index_read(p, &r), CKPT_ENOTFOUND, "cannot open index");
     /* truncated */
     char good[4200];
     path_in(good, sizeof good, "good.h5");
@@ -474,6 +541,7 @@ static void expect_refused(const char *name, void (*edit)(ckpt_index *), int cod
     path_in(p, sizeof p, name);
     ckpt_index *w = build(), *r = (ckpt_index *)dir;
     edit(w);
+    assert_int_equal(ckpt_index_validate(w, "w"), code); /* the writer's own check agrees */
     expect_ok(ckpt_index_write(w, p));
     ckpt_index_free(w);
     snprintf(want, sizeof want, "index '%s'%s", p, needle);
@@ -483,42 +551,43 @@ static void expect_refused(const char *name, void (*edit)(ckpt_index *), int cod
 
 static void edit_unsorted(ckpt_index *ix)
 {
-    free(ix->tensors[2].name);
-    ix->tensors[2].name = strdup("a"); /* after "scalar" */
+    free(ix->tensors[3].name);
+    ix->tensors[3].name = strdup("a"); /* after "x" */
 }
-static void edit_npieces(ckpt_index *ix) { ix->boxes[1].npieces = 4; }
-static void edit_out_of_shape(ckpt_index *ix) { ix->boxes[1].box.ext[0] = 6; }
-static void edit_file_index(ckpt_index *ix) { ix->boxes[1].file = 2; }
-static void edit_piece_len(ckpt_index *ix) { ix->boxes[0].piece_len = 6; }
+static void edit_chunk(ckpt_index *ix) { ix->tensors[0].grid.chunk[0] = 11; }
+static void edit_writers(ckpt_index *ix) { ix->tensors[0].grid.stride[0] = 4; } /* cell 1 -> rank 4 of 4 */
+static void edit_grid_boxes(ckpt_index *ix) { ix->tensors[0].grid.chunk[0] = 3; } /* 4 cells, 2 boxes claimed */
+static void edit_out_of_shape(ckpt_index *ix) { ix->rows[1].box.ext[0] = 5; }
+static void edit_overlap(ckpt_index *ix) { ix->rows[1].box.off[1] = 3, ix->rows[1].box.ext[1] = 3; } /* [0:2, 3:6] */
+static void edit_overlap_gap(ckpt_index *ix) { ix->rows[2].box.off[0] = 1; } /* [1:3, 4:6]: the volumes still add up */
+static void edit_writer(ckpt_index *ix) { ix->rows[0].writer = 9; }
 static void edit_first_box(ckpt_index *ix) { ix->tensors[1].first_box = 1; }
-static void edit_pieces_past_end(ckpt_index *ix) { ix->boxes[2].first_piece = 7; }
 static void edit_bad_name(ckpt_index *ix)
 {
     free(ix->tensors[0].name);
     ix->tensors[0].name = strdup("emb//w");
 }
-static void edit_file_name(ckpt_index *ix)
-{
-    free(ix->files[1]);
-    ix->files[1] = strdup("../rank-00003.h5");
-}
-static void edit_orphan_box(ckpt_index *ix) { ix->tensors[1].nboxes = 0; }
-static void edit_zero_extent(ckpt_index *ix) { ix->boxes[0].box.ext[1] = 0; }
+static void edit_sharding(ckpt_index *ix) { ix->tensors[1].sharding = (ckpt_sharding)7; }
+static void edit_orphan_row(ckpt_index *ix) { ix->tensors[2].nboxes = 2; }
+static void edit_huge(ckpt_index *ix) { ix->tensors[3].shape[0] = INT64_MAX / 2; ix->tensors[3].shape[1] = 4; }
 
 static void test_validation(void **st)
 {
     (void)st;
-    expect_refused("unsorted.h5", edit_unsorted, CKPT_ECORRUPT, " is malformed: tensors are not sorted by name at 'a'");
-    expect_refused("npieces.h5", edit_npieces, CKPT_ECORRUPT, " is malformed: box 1 of tensor 'emb/w' is inconsistent");
-    expect_refused("outside.h5", edit_out_of_shape, CKPT_ECORRUPT, " is malformed: box 1 of tensor 'emb/w' is inconsistent");
-    expect_refused("file.h5", edit_file_index, CKPT_ECORRUPT, " is malformed: box 1 of tensor 'emb/w' is inconsistent");
-    expect_refused("plen.h5", edit_piece_len, CKPT_ECORRUPT, " is malformed: box 0 of tensor 'emb/w' is inconsistent");
-    expect_refused("zeroext.h5", edit_zero_extent, CKPT_ECORRUPT, " is malformed: box 0 of tensor 'emb/w' is inconsistent");
-    expect_refused("pend.h5", edit_pieces_past_end, CKPT_ECORRUPT, " is malformed: box 2 of tensor 'scalar' is inconsistent");
-    expect_refused("first.h5", edit_first_box, CKPT_ECORRUPT, " is malformed: tensor 'scalar' has a bad ndim or box range");
-    expect_refused("name.h5", edit_bad_name, CKPT_ECORRUPT, " is malformed: a tensor name is invalid");
-    expect_refused("fname.h5", edit_file_name, CKPT_ECORRUPT, " is malformed: a file name is empty or contains '/'");
-    expect_refused("orphan.h5", edit_orphan_box, CKPT_ECORRUPT, " is malformed: tensor 'z' has a bad ndim or box range");
+    expect_refused("unsorted.h5", edit_unsorted, CKPT_ECORRUPT, " is malformed: /index/tensors is not sorted by name at row 3 ('a')");
+    const char *bad_grid = " is malformed: tensor 'emb/w': its grid descriptor is invalid (chunks, box count or writers outside the world of 4 ranks)";
+    expect_refused("chunk.h5", edit_chunk, CKPT_ECORRUPT, bad_grid);
+    expect_refused("writers.h5", edit_writers, CKPT_ECORRUPT, bad_grid);
+    expect_refused("gridboxes.h5", edit_grid_boxes, CKPT_ECORRUPT, bad_grid);
+    expect_refused("outside.h5", edit_out_of_shape, CKPT_ECORRUPT, " is malformed: /index/boxes row 1: box [0:5, 4:6] of tensor 'x' lies outside its shape [4, 6]");
+    expect_refused("overlap.h5", edit_overlap, CKPT_ECORRUPT, " is malformed: tensor 'x': saved boxes [0:4, 0:4] and [0:2, 3:6] overlap");
+    expect_refused("overlapgap.h5", edit_overlap_gap, CKPT_ECORRUPT, " is malformed: tensor 'x': saved boxes [0:2, 4:6] and [1:3, 4:6] overlap");
+    expect_refused("writer.h5", edit_writer, CKPT_ECORRUPT, " is malformed: /index/boxes row 0 (tensor 'x'): writer 9 outside 0..3");
+    expect_refused("first.h5", edit_first_box, CKPT_ECORRUPT, " is malformed: tensor 'scalar': first_box 1 / nboxes 1 do not continue at box 2");
+    expect_refused("name.h5", edit_bad_name, CKPT_ECORRUPT, " is malformed: /index/tensors row 0: tensor name 'emb//w' has an empty, '.' or '..' component (leading, trailing or doubled '/'?)");
+    expect_refused("sharding.h5", edit_sharding, CKPT_ECORRUPT, " is malformed: tensor 'scalar' has sharding kind 7 this library does not know");
+    expect_refused("orphan.h5", edit_orphan_row, CKPT_ECORRUPT, " is malformed: tensor 'x' [4, 6]: its saved boxes cover 20 of its 24 elements");
+    expect_refused("huge.h5", edit_huge, CKPT_ECORRUPT, " is malformed: tensor 'z' has a negative or too large shape [4611686018427387903, 4]");
 }
 
 static void test_write_fails(void **st)
@@ -566,7 +635,7 @@ static void test_forward_compat(void **st)
     H5Tset_cset(str, H5T_CSET_UTF8);
     hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
     H5Tinsert(mt, "dtype", 0, str);
-    const char *dt[3] = {"f8e4m3", "f64", "i8"};
+    const char *dt[4] = {"f8e4m3", "f64", "i16", "i8"};
     assert_true(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, dt) >= 0);
     H5Tclose(mt);
     H5Tclose(str);
@@ -627,6 +696,8 @@ int main(int argc, char **argv)
     unit_scratch(argc, argv, "unit.meta", dir, sizeof dir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_read_v1),
         cmocka_unit_test(test_empty_index),
         cmocka_unit_test(test_layout_on_disk),
         cmocka_unit_test(test_version),

@@ -143,7 +143,7 @@ static void test_reader_info(void **st)
 {
     (void)st;
     ckpt_reader *r = open_ck();
-    assert_int_equal(ckpt_reader_format_version(r), 1);
+    assert_int_equal(ckpt_reader_format_version(r), CKPT_FORMAT_VERSION);
     assert_string_equal(ckpt_reader_library_version(r), CKPT_VERSION_STRING);
     assert_int_equal(ckpt_reader_world_size(r), 1);
     assert_int_equal(ckpt_reader_layout(r), CKPT_LAYOUT_PER_RANK);
