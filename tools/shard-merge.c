@@ -34,7 +34,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = ARGS_EXIT_USAGE, EXIT_OPEN = 3 }
 
 static const char usage_text[] =
     "usage: shard-merge SRC OUT [--keep GLOB]... [--drop GLOB]... [--cast bf16|f16|f32|f64]\n"
-    "                   [--layout shared|file-per-rank] [--compress none|zstd[:LEVEL]]\n"
+    "                   [--layout shared|file-per-rank|group] [--compress none|zstd[:LEVEL]]\n"
     "                   [--max-memory SIZE]\n"
     "       shard-merge --average [--weights W1,W2,...] SRC1 SRC2 ... OUT [options above]\n"
     "\n"
@@ -65,7 +65,8 @@ static const char usage_text[] =
     "  --average          average SRC1..SRCK instead of consolidating one checkpoint\n"
     "  --weights W,...    with --average: one weight per checkpoint (finite, >= 0, not all 0;\n"
     "                     default all 1)\n"
-    "  --layout L         shared (default: one data.h5) or file-per-rank (one rank-00000.h5)\n"
+    "  --layout L         shared (default: one data.h5), file-per-rank (one rank-00000.h5) or group\n"
+    "                     (one group-00000.h5)\n"
     "  --compress C       none (default) or zstd, zstd:LEVEL\n"
     "  --max-memory SIZE  bound of the data buffers (default 256M; suffixes K, M, G; at least\n"
     "                     4K): OUT's checksum pieces are sized so that the buffers stay within a\n"
@@ -183,8 +184,8 @@ static int parse_args(int argc, char **argv, options *o)
                 return args_usage_error(PROG, "--weights needs a comma-separated list of numbers");
             o->weights_arg = v;
         } else if ((v = args_value(argc, argv, &i, "--layout", &m)) || m) {
-            if (!v || !saveopt_parse_layout(v, &o->so.layout))
-                return args_usage_error(PROG, "--layout needs shared or file-per-rank");
+            if (!v || !saveopt_parse_layout(v, &o->so))
+                return args_usage_error(PROG, "--layout needs shared or file-per-rank, or group[:K]");
         } else if ((v = args_value(argc, argv, &i, "--compress", &m)) || m) {
             if (!v || !saveopt_parse_compress(v, &o->so))
                 return args_usage_error(PROG, "--compress needs none, zstd or zstd:LEVEL");

@@ -36,7 +36,7 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = ARGS_EXIT_USAGE, EXIT_OPEN = 3 };
 
 static const char usage_text[] =
-    "usage: shard-reshard SRC DST --world-size M [--layout file-per-rank|shared]\n"
+    "usage: shard-reshard SRC DST --world-size M [--layout file-per-rank|shared|group[:K]]\n"
     "                     [--compress none|zstd[:LEVEL]] [--plan FILE] [--split-whole DIM]\n"
     "                     [--max-memory SIZE]\n"
     "\n"
@@ -60,9 +60,9 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --world-size M     the world size of DST (1..100000; required)\n"
-    "  --layout L         file-per-rank (one rank-NNNNN.h5 per rank holding data) or shared (one\n"
-    "                     data.h5; h5py reads data.h5['tensors/<name>'] whole); default: the\n"
-    "                     layout of SRC\n"
+    "  --layout L         file-per-rank (one rank-NNNNN.h5 per rank holding data), shared (one\n"
+    "                     data.h5; h5py reads data.h5['tensors/<name>'] whole) or group[:K] (one\n"
+    "                     group-NNNNN.h5 per K ranks, default 8); default: the layout of SRC\n"
     "  --compress C       none (default) or zstd, zstd:LEVEL (1 by default; negative levels are\n"
     "                     zstd's fast ones, up to 22), byte shuffle before zstd\n"
     "  --plan FILE        boxes per rank for some tensors; one directive per line, '#' comments:\n"
@@ -137,8 +137,8 @@ static int parse_args(int argc, char **argv, options *o)
             if (!v || !args_int(v, 1, MAX_WORLD, &o->world))
                 return args_usage_error(PROG, "--world-size needs a number of ranks from 1 to %d", MAX_WORLD);
         } else if ((v = args_value(argc, argv, &i, "--layout", &m)) || m) {
-            if (!v || !saveopt_parse_layout(v, &o->so.layout))
-                return args_usage_error(PROG, "--layout needs file-per-rank or shared");
+            if (!v || !saveopt_parse_layout(v, &o->so))
+                return args_usage_error(PROG, "--layout needs file-per-rank or shared, or group[:K]");
             o->have_layout = 1;
         } else if ((v = args_value(argc, argv, &i, "--compress", &m)) || m) {
             if (!v || !saveopt_parse_compress(v, &o->so))
@@ -204,15 +204,11 @@ static int declare(ckpt_writer *w, const ckpt_reader *r, int ti, const ckpt_tens
     int dim = pe ? pe->shard_dim : source_dim(r, ti, t);
     if (dim < 0 && o->split_whole >= 0 && o->split_whole < t->ndim)
         dim = (int)o->split_whole;
-    int64_t off[CKPT_MAX_NDIM] = {0}, ext[CKPT_MAX_NDIM] = {0};
+    int64_t off[CKPT_MAX_NDIM] = {0};
     if (dim < 0) /* one whole box, on rank 0 */
         return ckpt_writer_add_box(w, t->name, off, t->shape, 0);
-    for (int rank = 0; rc == CKPT_OK && rank < o->world; rank++) {
-        rc = ckpt_shard_box(t->ndim, t->shape, dim, rank, (int)o->world, off, ext);
-        if (rc == CKPT_OK && box_volume(t->ndim, ext) > 0)
-            rc = ckpt_writer_add_box(w, t->name, off, ext, rank);
-    }
-    return rc;
+    /* one descriptor, whatever the world size: memory does not grow with M */
+    return ckpt_writer_add_shard(w, t->name, dim, (int)o->world);
 }
 
 int main(int argc, char **argv)
@@ -233,8 +229,11 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", ckpt_errmsg());
         return EXIT_OPEN;
     }
-    if (!o.have_layout)
+    if (!o.have_layout) {
         o.so.layout = ckpt_reader_layout(r);
+        if (o.so.layout == CKPT_LAYOUT_GROUP)
+            o.so.group_size = SAVEOPT_GROUP_SIZE;
+    }
     int rc = EXIT_OK;
     ckpt_writer *w = NULL;
     void *buf = NULL;

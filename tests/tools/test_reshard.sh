@@ -260,7 +260,7 @@ usage "--world-size M is required" "$N4" "$S/o"
 usage "zstd level 99 is outside -131072..22" "$N4" "$S/o" --world-size 2 --compress zstd:99
 usage "--compress needs none, zstd or zstd:LEVEL" "$N4" "$S/o" --world-size 2 --compress zstd:fast
 usage "--compress needs none, zstd or zstd:LEVEL" "$N4" "$S/o" --world-size 2 --compress lz4
-usage "--layout needs file-per-rank or shared" "$N4" "$S/o" --world-size 2 --layout striped
+usage "--layout needs file-per-rank or shared, or group[:K]" "$N4" "$S/o" --world-size 2 --layout striped
 usage "--max-memory needs a size of at least 4K, e.g. 256M" "$N4" "$S/o" --world-size 2 --max-memory 1K
 usage "--split-whole needs a dim from 0 to 7" "$N4" "$S/o" --world-size 2 --split-whole 8
 usage "unknown option '--bogus'" "$N4" "$S/o" --world-size 2 --bogus
@@ -270,7 +270,7 @@ usage "DST '$N4' is or lies inside the source checkpoint '$N4'" "$N4" "$N4" --wo
 expect_absent "$S/o"
 run "$RESHARD" --help
 expect_rc 0
-expect_out "usage: shard-reshard SRC DST --world-size M [--layout file-per-rank|shared]"
+expect_out "usage: shard-reshard SRC DST --world-size M [--layout file-per-rank|shared|group[:K]]"
 expect_out "exit status:"
 expect_err_empty
 # under an MPI launcher only rank 0 works

@@ -7,19 +7,34 @@
 #include <stdio.h>
 #include <string.h>
 
-int saveopt_parse_layout(const char *s, ckpt_layout *out)
+int saveopt_parse_layout(const char *s, ckpt_save_options *o)
 {
     if (!s)
         return 0;
     if (!strcmp(s, "file-per-rank") || !strcmp(s, "per-rank")) {
-        *out = CKPT_LAYOUT_PER_RANK;
+        o->layout = CKPT_LAYOUT_PER_RANK;
         return 1;
     }
     if (!strcmp(s, "shared")) {
-        *out = CKPT_LAYOUT_SHARED;
+        o->layout = CKPT_LAYOUT_SHARED;
         return 1;
     }
-    return 0;
+    const char *k = !strncmp(s, "file-per-group", 14) ? s + 14 : !strncmp(s, "group", 5) ? s + 5 : NULL;
+    long n = SAVEOPT_GROUP_SIZE;
+    if (!k || (*k && (*k != ':' || !args_int(k + 1, 1, 1 << 20, &n))))
+        return 0;
+    o->layout = CKPT_LAYOUT_GROUP;
+    o->group_size = (int)n;
+    return 1;
+}
+
+char *saveopt_layout_str(char *buf, size_t size, const ckpt_save_options *o)
+{
+    if (o->layout == CKPT_LAYOUT_GROUP)
+        snprintf(buf, size, "group:%d", o->group_size);
+    else
+        snprintf(buf, size, "%s", ckpt_layout_name(o->layout));
+    return buf;
 }
 
 int saveopt_parse_compress(const char *s, ckpt_save_options *o)

@@ -19,8 +19,16 @@
 /* The smallest piece the library accepts. */
 #define SAVEOPT_MIN_PIECE 64LL
 
-/* "file-per-rank" (also "per-rank") or "shared"; 0 when unknown. */
-int saveopt_parse_layout(const char *s, ckpt_layout *out);
+/* Ranks per file of the file-per-group layout when --layout group names no K. */
+#define SAVEOPT_GROUP_SIZE 8
+
+/* "file-per-rank" (also "per-rank"), "shared", or "file-per-group" / "group" with an optional
+ * ":K" (ranks per file, default SAVEOPT_GROUP_SIZE) into o->layout / o->group_size; 0 when
+ * unknown. */
+int saveopt_parse_layout(const char *s, ckpt_save_options *o);
+
+/* The layout as --layout spells it ("file-per-rank", "shared", "group:8"). */
+char *saveopt_layout_str(char *buf, size_t size, const ckpt_save_options *o);
 
 /* "none", "zstd" (the library's default level) or "zstd:LEVEL" (a decimal int, negative for
  * zstd's fast levels) into o->compress / o->level; 0 when malformed. Whether the level is one
