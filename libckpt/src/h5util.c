@@ -75,6 +75,27 @@ hid_t ckpt_h5_type(ckpt_dtype d)
     }
 }
 
+hid_t ckpt_h5_data_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0)
+        return -1;
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
+    H5AC_cache_config_t mdc;
+    memset(&mdc, 0, sizeof mdc);
+    mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+    if (H5Pget_mdc_config(fapl, &mdc) >= 0) {
+        /* data files hold few objects: start small, grow only if a file needs it */
+        mdc.set_initial_size = 1;
+        mdc.initial_size = 64 * 1024;
+        mdc.min_size = 16 * 1024;
+        if (mdc.max_size < mdc.initial_size)
+            mdc.max_size = mdc.initial_size;
+        H5Pset_mdc_config(fapl, &mdc);
+    }
+    return fapl;
+}
+
 hid_t ckpt_h5_vlen_str(void)
 {
     hid_t t = H5Tcopy(H5T_C_S1);

@@ -297,9 +297,7 @@ int ckpt_io_rank_open(const char *path, hid_t *out)
 {
     ckpt_h5_lock();
     int rc = CKPT_OK;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* 1.8-compatible format so older readers (and h5py builds) open it */
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
+    hid_t fapl = ckpt_h5_data_fapl();
     *out = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (*out < 0)
@@ -371,7 +369,10 @@ int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hi
                           strerror(errno));
     ckpt_h5_lock();
     errno = 0;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fapl = ckpt_h5_data_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     int rc = CKPT_OK;
     if (f < 0 && ckpt_fc_out_of_descriptors()) {
         rc = ckpt_error(CKPT_EIO,

@@ -471,14 +471,13 @@ static int open_data_file(int64_t id, hid_t *out, void *arg)
     snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, name);
     ckpt_h5_lock();
     errno = 0;
-    if (f->created) {
-        *out = H5Fopen(fpath, H5F_ACC_RDWR, H5P_DEFAULT);
-    } else {
-        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-        H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
+    hid_t fapl = ckpt_h5_data_fapl();
+    if (f->created)
+        *out = H5Fopen(fpath, H5F_ACC_RDWR, fapl);
+    else
         *out = H5Fcreate(fpath, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    if (fapl >= 0)
         H5Pclose(fapl);
-    }
     int rc = CKPT_OK;
     if (*out < 0 && ckpt_fc_out_of_descriptors())
         rc = ckpt_error(CKPT_EIO, "cannot open data file '%s': out of file descriptors (%s; this writer keeps at "
