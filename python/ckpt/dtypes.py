@@ -53,14 +53,22 @@ _FROM_NUMPY = {d: c for c, d in NUMPY.items() if c != BF16}
 DTypeLike = Union[str, int, np.dtype, type, Any]
 
 
+_ml_bf16_dtype = None
+_ml_bf16_looked = False
+
+
 def _ml_bf16():
-    mod = sys.modules.get("ml_dtypes")
-    if mod is None:
+    """ml_dtypes.bfloat16 when that optional package is installed (looked up once: a failing
+    import costs a search of sys.path each time)."""
+    global _ml_bf16_dtype, _ml_bf16_looked
+    if not _ml_bf16_looked:
         try:
-            import ml_dtypes as mod  # optional
+            import ml_dtypes
+            _ml_bf16_dtype = np.dtype(ml_dtypes.bfloat16)
         except ImportError:
-            return None
-    return np.dtype(mod.bfloat16)
+            pass
+        _ml_bf16_looked = True
+    return _ml_bf16_dtype
 
 
 def _torch_name(dt) -> str:
