@@ -3,11 +3,14 @@
 in the same process, on the same buffers, interleaved rep by rep so that the noise of a shared
 machine falls on both sides alike.
 
-Each rep saves twice -- once with ckpt.save (the state built from ckpt.shard specs), once with
+After one untimed warm-up rep, each rep saves twice -- once with ckpt.save (the state built from ckpt.shard specs), once with
 bench_c_save (bench_c.c: the state declared with ckpt_state_add_shard, ckpt_save), in an order
 that alternates -- to fresh directories, fsync included (unless --fsync 0), barriers around each; then loads both
 back the same way into preallocated arrays, checksums verified. Every load is checked
-against the saved bytes. Rank 0 prints one line per timed call: "SIDE OP SECONDS"."""
+against the saved bytes. Rank 0 prints one line per timed call: "SIDE OP SECONDS", and for
+the Python calls also "py OP-outside SECONDS": the part of the call spent outside the library's
+ckpt_save/ckpt_load (building the state, checks, agreement) -- the package's own overhead, which
+the I/O noise of a shared machine does not blur."""
 import argparse
 import ctypes
 import time
@@ -16,6 +19,7 @@ from mpi4py import MPI
 import numpy as np
 
 import ckpt
+from ckpt import _lib
 
 COLS = 4096
 p = argparse.ArgumentParser()
@@ -45,18 +49,41 @@ for t in range(a.tensors):
 dst = [np.full(ext, 0.0, np.float32) for _ in range(a.tensors)]  # touched (np.zeros would not be)
 
 
+inside = {"t": 0.0}
+
+
+def clocked(fn):
+    def call(*args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            inside["t"] += time.perf_counter() - t0
+    return call
+
+
+# time spent inside the library's collective call, to tell the package's own time apart
+_lib.lib.ckpt_save = clocked(_lib.lib.ckpt_save)
+_lib.lib.ckpt_load = clocked(_lib.lib.ckpt_load)
+
+
 def pointers(arrs):
     return (ctypes.c_void_p * len(arrs))(*[x.ctypes.data for x in arrs])
 
 
 def timed(side, op, fn):
     comm.Barrier()
+    inside["t"] = 0.0
     t0 = time.perf_counter()
     fn()
+    t1 = time.perf_counter()
     comm.Barrier()
     dt = time.perf_counter() - t0
+    outside = comm.allreduce(t1 - t0 - inside["t"], op=MPI.MAX)
     if rank == 0:
         print(f"{side} {op} {dt:.6f}", flush=True)
+        if side == "py":
+            print(f"py {op}-outside {outside:.6f}", flush=True)
 
 
 def check():
@@ -82,11 +109,14 @@ def c_call(fn, path, arrs):
 OPS = {("py", "save"): lambda path: py_save(path), ("py", "load"): lambda path: py_load(path),
        ("c", "save"): lambda path: c_call(clib.bench_c_save, path, src),
        ("c", "load"): lambda path: c_call(clib.bench_c_load, path, dst)}
-for r in range(a.reps):
+for r in range(-1, a.reps):  # rep -1 warms both sides up (first calls, lazy loading) untimed
     sides = ["py", "c"] if r % 2 == 0 else ["c", "py"]
     for op in ("save", "load"):
         for side in sides:
             path = f"{a.dir}/{side}-{r}"
-            timed(side, op, lambda: OPS[side, op](path))
+            if r < 0:
+                OPS[side, op](path)
+            else:
+                timed(side, op, lambda: OPS[side, op](path))
             if op == "load":
                 check()

@@ -29,6 +29,10 @@ for k in ("save", "load"):
     print(f"  {k}: median C {statistics.median(c):.3f} s, Python {statistics.median(p):.3f} s: Python/C "
           f"{statistics.median(p) / statistics.median(c):.3f}; best C {min(c):.3f} s, Python {min(p):.3f} s: "
           f"{min(p) / min(c):.3f}; median of per-rep ratios {statistics.median(x / y for x, y in zip(p, c)):.3f}")
+for k in ("save", "load"):
+    o = [float(r[2]) for r in rows if r[:2] == ["py", k + "-outside"]]
+    print(f"  {k}: time in Python outside the library call (state, checks, agreement): median "
+          f"{statistics.median(o) * 1e3:.3f} ms = {statistics.median(o) / statistics.median(t['c', k]) * 100:.3f}% of C's")
 c = [a + b for a, b in zip(t["c", "save"], t["c", "load"])]
 p = [a + b for a, b in zip(t["py", "save"], t["py", "load"])]
 print(f"  save+load: median Python/C {statistics.median(p) / statistics.median(c):.3f}, best {min(p) / min(c):.3f}")

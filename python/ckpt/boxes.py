@@ -130,10 +130,3 @@ def as_spec(name: str, entry: object) -> TensorSpec:
     raise InvalidArgumentError(f"tensor '{name}': expected ckpt.shard(...), ckpt.replicated(...), "
                                f"ckpt.boxes(...) or an array, got {type(entry).__name__}")
 
-
-def volume(extent: Sequence[int]) -> int:
-    v = 1
-    for e in extent:
-        v *= e
-    return v
-

@@ -7,8 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from conftest import BUILD, REPO
 
 CHECK = ("import ckpt, numpy as np, sys, tempfile, os\n"
