@@ -11,6 +11,8 @@ PACKAGES=(
   libcmocka-dev                          # unit tests
   libopenblas-dev                        # trainer matmuls
   python3 python3-h5py python3-numpy python3-xxhash  # the suite reads checkpoints with plain h5py
+  python3-mpi4py python3-pytest python3-torch        # the ckpt Python package (python/) and its tests
+  python3-setuptools python3-wheel python3-pip python3-venv  # pip install --no-build-isolation ./python, offline
   fortunes fortunes-min                  # the default training corpus (real text, from Debian)
   clang libclang-rt-14-dev               # libFuzzer targets (tests/fuzz)
 )
