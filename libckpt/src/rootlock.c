@@ -192,13 +192,14 @@ static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     dev_t dev;
     ino_t ino;
+    pid_t pid; /* a child of fork() inherits the table, not the locks' ownership */
 } held[MAX_HELD];
 static int nheld;
 
 static int held_find(dev_t dev, ino_t ino)
 {
     for (int i = 0; i < nheld; i++)
-        if (held[i].dev == dev && held[i].ino == ino)
+        if (held[i].dev == dev && held[i].ino == ino && held[i].pid == getpid())
             return i;
     return -1;
 }
@@ -210,6 +211,7 @@ static int held_add(dev_t dev, ino_t ino)
     if (ok) {
         held[nheld].dev = dev;
         held[nheld].ino = ino;
+        held[nheld].pid = getpid();
         nheld++;
     }
     pthread_mutex_unlock(&held_mu);
