@@ -18,6 +18,22 @@
 #include <unistd.h>
 
 static _Atomic int open_files;
+
+/* The shape of most calls: counted and maybe failed before they are made (gate), then -errno
+ * or a crash right after (done):  rc = gate(KIND, what, &a); return rc ? rc : done(call(), &a); */
+static int gate(ckpt_io_kind kind, const char *what, ckpt_fault_action *a)
+{
+    *a = ckpt_fault_next(kind, what);
+    return a->err ? -a->err : 0;
+}
+
+static int done(int call_rc, const ckpt_fault_action *a)
+{
+    if (call_rc != 0)
+        return -errno;
+    ckpt_fault_after(a);
+    return 0;
+}
 static int max_files;
 static pthread_once_t limit_once = PTHREAD_ONCE_INIT;
 
@@ -262,24 +278,16 @@ int64_t ckpt_sys_pread_full(int fd, void *buf, size_t n, int64_t off)
 
 int ckpt_sys_ftruncate(int fd, int64_t len)
 {
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_TRUNCATE, NULL);
-    if (a.err)
-        return -a.err;
-    if (ftruncate(fd, (off_t)len) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_TRUNCATE, NULL, &a);
+    return rc ? rc : done(ftruncate(fd, (off_t)len), &a);
 }
 
 int ckpt_sys_fsync(int fd)
 {
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_FSYNC, NULL);
-    if (a.err)
-        return -a.err;
-    if (fsync(fd) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_FSYNC, NULL, &a);
+    return rc ? rc : done(fsync(fd), &a);
 }
 
 int ckpt_sys_fsync_path(const char *path)
@@ -292,52 +300,46 @@ int ckpt_sys_fsync_path(const char *path)
     return rc ? rc : crc;
 }
 
+int ckpt_sys_fsync_in(int dirfd, const char *name)
+{
+    int fd = ckpt_sys_open_in(dirfd, name, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = ckpt_sys_fsync(fd);
+    int crc = ckpt_sys_close(fd);
+    return rc ? rc : crc;
+}
+
 int ckpt_sys_rename(const char *from, const char *to)
 {
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_RENAME, to);
-    if (a.err)
-        return -a.err;
-    if (rename(from, to) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_RENAME, to, &a);
+    return rc ? rc : done(rename(from, to), &a);
 }
 
 int ckpt_sys_exchange(const char *a_path, const char *b_path)
 {
     if (ckpt_fault("no_exchange"))
         return -ENOSYS;
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_RENAME, b_path);
-    if (a.err)
-        return -a.err;
-    if (renameat2(AT_FDCWD, a_path, AT_FDCWD, b_path, RENAME_EXCHANGE) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_RENAME, b_path, &a);
+    return rc ? rc : done(renameat2(AT_FDCWD, a_path, AT_FDCWD, b_path, RENAME_EXCHANGE), &a);
 }
 
 int ckpt_sys_mkdir(const char *path, mode_t mode)
 {
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_MKDIR, path);
-    if (a.err)
-        return -a.err;
-    if (mkdir(path, mode) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_MKDIR, path, &a);
+    return rc ? rc : done(mkdir(path, mode), &a);
 }
 
 static int unlink_in(int dirfd, const char *name, int dir)
 {
     if (!ckpt_sys_plain_name(name))
         return -EINVAL;
-    ckpt_fault_action a = ckpt_fault_next(dir ? CKPT_IO_RMDIR : CKPT_IO_UNLINK, name);
-    if (a.err)
-        return -a.err;
-    if (unlinkat(dirfd, name, dir ? AT_REMOVEDIR : 0) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(dir ? CKPT_IO_RMDIR : CKPT_IO_UNLINK, name, &a);
+    return rc ? rc : done(unlinkat(dirfd, name, dir ? AT_REMOVEDIR : 0), &a);
 }
 
 int ckpt_sys_unlink_in(int dirfd, const char *name)
@@ -352,24 +354,16 @@ int ckpt_sys_rmdir_in(int dirfd, const char *name)
 
 int ckpt_sys_rmdir(const char *path)
 {
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_RMDIR, path);
-    if (a.err)
-        return -a.err;
-    if (rmdir(path) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_RMDIR, path, &a);
+    return rc ? rc : done(rmdir(path), &a);
 }
 
 int ckpt_sys_unlink(const char *path)
 {
-    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_UNLINK, path);
-    if (a.err)
-        return -a.err;
-    if (unlink(path) != 0)
-        return -errno;
-    ckpt_fault_after(&a);
-    return 0;
+    ckpt_fault_action a;
+    int rc = gate(CKPT_IO_UNLINK, path, &a);
+    return rc ? rc : done(unlink(path), &a);
 }
 
 int ckpt_sys_lock(int fd)

@@ -60,6 +60,9 @@ int ckpt_sys_ftruncate(int fd, int64_t len);
 /* fsync(2) of a descriptor, and of a path (file or directory: open, fsync, close). */
 int ckpt_sys_fsync(int fd);
 int ckpt_sys_fsync_path(const char *path);
+/* fsync of the plain name `name` inside dirfd (no symlink followed): a data file after its
+ * ckpt_h5_close_file, without opening it by path again. */
+int ckpt_sys_fsync_in(int dirfd, const char *name);
 
 /* rename(2) (kind rename). */
 int ckpt_sys_rename(const char *from, const char *to);

@@ -19,6 +19,7 @@
 #include "pattern.h"
 
 #include "fault.h"
+#include "fault_env.h"
 #include "sysio.h"
 
 #include <ckpt.h>
@@ -52,11 +53,7 @@ static char dir[4096], root[4200];
 
 static void set_faults(const char *spec)
 {
-    if (spec && *spec)
-        setenv("CKPT_FAULT", spec, 1);
-    else
-        unsetenv("CKPT_FAULT");
-    OK(ckpt_fault_reset());
+    OK(test_set_faults(spec));
 }
 
 static void step_path(int64_t step, char *buf, size_t len)

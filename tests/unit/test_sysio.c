@@ -8,6 +8,7 @@
 
 #include "commit.h"
 #include "fault.h"
+#include "fault_env.h"
 #include "kvtext.h"
 #include "rootlock.h"
 #include "sysio.h"
@@ -19,11 +20,7 @@ static char dir[4096];
 
 static void set_faults(const char *spec)
 {
-    if (spec)
-        setenv("CKPT_FAULT", spec, 1);
-    else
-        unsetenv("CKPT_FAULT");
-    expect_ok(ckpt_fault_reset());
+    expect_ok(test_set_faults(spec));
 }
 
 static void path_of(char *buf, size_t len, const char *name)

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "fault.h"
+#include "fault_env.h"
 #include "h5util.h"
 #include "sysio.h"
 #include "vfd.h"
@@ -35,11 +36,7 @@ static void fill(void)
 
 static void set_faults(const char *spec)
 {
-    if (spec)
-        setenv("CKPT_FAULT", spec, 1);
-    else
-        unsetenv("CKPT_FAULT");
-    expect_ok(ckpt_fault_reset());
+    expect_ok(test_set_faults(spec));
 }
 
 static int open_ids(void)
@@ -51,6 +48,18 @@ static int open_ids(void)
 static void h5_detail(char *buf, size_t len)
 {
     ckpt_error_hdf5_detail(buf, len);
+}
+
+/* Closes f; the close's failure becomes rc (-1, detail in why) unless an earlier one is there. */
+static int close_into(hid_t f, int rc, char *why, size_t wlen)
+{
+    char cwhy[512];
+    H5Eclear2(H5E_DEFAULT);
+    if (ckpt_h5_close_file(f, cwhy, sizeof cwhy) < 0 && rc == 0) {
+        snprintf(why, wlen, "%s", cwhy);
+        rc = -1;
+    }
+    return rc;
 }
 
 /* Creates `name` through the driver with both datasets and closes it. 0, or -1 with the
@@ -92,13 +101,7 @@ static int write_file(const char *name, char *why, size_t wlen)
     H5Pclose(dcpl);
     H5Sclose(s1);
     H5Sclose(s2);
-    H5Eclear2(H5E_DEFAULT);
-    char cwhy[512];
-    if (ckpt_h5_close_file(f, cwhy, sizeof cwhy) < 0 && rc == 0) {
-        snprintf(why, wlen, "%s", cwhy);
-        rc = -1;
-    }
-    return rc;
+    return close_into(f, rc, why, wlen);
 }
 
 /* Opens `name` (through the driver, or sec2 when plain) and compares both datasets bit for bit.
@@ -130,13 +133,7 @@ static int read_file(const char *name, int plain, char *why, size_t wlen)
         H5Dclose(d1);
     if (d2 >= 0)
         H5Dclose(d2);
-    H5Eclear2(H5E_DEFAULT);
-    char cwhy[512];
-    if (ckpt_h5_close_file(f, cwhy, sizeof cwhy) < 0 && rc == 0) {
-        snprintf(why, wlen, "%s", cwhy);
-        rc = -1;
-    }
-    return rc;
+    return close_into(f, rc, why, wlen);
 }
 
 static void test_roundtrip(void **u)
@@ -165,6 +162,10 @@ static void test_roundtrip(void **u)
     assert_int_equal(ckpt_vfd_fsync(f), 0);
     assert_int_equal(ckpt_fault_count(CKPT_IO_FSYNC), fs + 1);
     assert_int_equal(ckpt_h5_close_file(f, NULL, 0), 0);
+    /* after the close, by name inside the directory */
+    assert_int_equal(ckpt_sys_fsync_in(dfd, "a.h5"), 0);
+    assert_int_equal(ckpt_fault_count(CKPT_IO_FSYNC), fs + 2);
+    assert_int_equal(ckpt_sys_fsync_in(dfd, "../a.h5"), -EINVAL);
     /* a file of another driver is not ours to fsync */
     char p[4200];
     snprintf(p, sizeof p, "%s/a.h5", dir);
