@@ -77,7 +77,8 @@ typedef enum ckpt_status {
     CKPT_EVERSION = -9,    /* format version this library does not know */
     CKPT_EMPI = -10,       /* an MPI call failed */
     CKPT_EEXIST = -11,     /* destination exists and overwriting was not asked for */
-    CKPT_EUNSUPPORTED = -12 /* valid request this build or layout cannot do */
+    CKPT_EUNSUPPORTED = -12, /* valid request this build or layout cannot do */
+    CKPT_EBUSY = -13         /* the checkpoint root is held by another live job (ckpt_manager_open) */
 } ckpt_status;
 
 /* The calling thread's last error message ("" when none). Never NULL. The
@@ -261,7 +262,12 @@ void ckpt_save_options_init(ckpt_save_options *opts);
  * `path` and renames it into place only when every rank succeeded; on failure
  * nothing is left at `path` and every rank returns the same error. With
  * opts->overwrite an existing checkpoint at `path` is swapped out atomically
- * (renameat2 RENAME_EXCHANGE) and then removed. opts may be NULL.
+ * (renameat2 RENAME_EXCHANGE) and then removed. Where the file system cannot
+ * exchange (NFS, some parallel file systems) the old one is renamed to
+ * `<path>.tmp-<nonce>.old` first, the new one renamed into place, and the old
+ * one removed: a crash between the renames leaves both copies committed, and
+ * the manager (ckpt_manager_latest, ckpt_manager_clean_incomplete) puts the
+ * old one back. opts may be NULL.
  */
 int ckpt_save(MPI_Comm comm, const char *path, const ckpt_state *state,
               const ckpt_save_options *opts);
@@ -526,8 +532,34 @@ int ckpt_dtype_convert(ckpt_dtype from, const void *src, ckpt_dtype to, void *ds
  * ckpt_manager_latest skips everything but committed checkpoints (warning
  * about each it skips); retention counts and deletes only committed ones;
  * ckpt_manager_clean_incomplete removes incomplete directories and debris.
- * Names in ROOT that are not step directories are never touched. One job at
- * a time may manage a root.
+ * Names in ROOT that are not step directories are never touched.
+ *
+ * One job per root. Rank 0 of a manager holds a lock on ROOT/ckpt-manager.lock
+ * from ckpt_manager_open to ckpt_manager_close; the file also records the
+ * holder (host, pid, since when, scheduler job id). A second manager of the
+ * root -- another job, or this process -- gets CKPT_EBUSY naming the holder,
+ * for as long as the holder's process lives: after a kill -9 of mpirun its
+ * ranks may go on running and committing, and a requeued job is refused until
+ * they end. A lock whose holder is gone is taken over with a warning naming
+ * it. What this guarantees depends on the file system:
+ *   local file systems: exact; the kernel drops the lock when the holder ends
+ *     in any way (it is an open-file-description lock, F_OFD_SETLK);
+ *   NFS (v3 through the NLM lock manager, v4 in the protocol): the lock is
+ *     held by the server and excludes jobs on every client. A holder whose
+ *     host crashed keeps it until the server notices (NFSv4: the lease, 90 s
+ *     by default; NFSv3: the client's reboot); mounts with "nolock" or
+ *     "local_lock=posix|all" make locks local to one client, and then only
+ *     jobs on the same host are excluded (the record still tells a live
+ *     holder there from a dead one);
+ *   parallel file systems: as coherent as the mount makes fcntl locks --
+ *     GPFS/Spectrum Scale: cluster-wide; Lustre: cluster-wide with the "flock"
+ *     mount option, node-local with "localflock", none with "noflock";
+ *     BeeGFS: node-local unless tuneUseGlobalFileLocks is set. Where locks
+ *     are missing (ENOLCK, ENOSYS) the record alone protects, with a warning;
+ *     a record from another host is then never taken over automatically
+ *     (remove the file once that job is known to be gone).
+ * Tools that only look at a root (ckpt_manager_peek_latest, ckpt_reader_*)
+ * take no lock.
  *
  * Collective calls run over the manager's communicator (a dup of the one given
  * to ckpt_manager_open; MPI_COMM_NULL gives a manager local to one process):
@@ -586,23 +618,37 @@ void ckpt_manager_options_init(ckpt_manager_options *opts);
 
 /* Opens a manager of the checkpoints under `root`, creating the directory (and
  * its parents) on rank 0 when missing; every rank must then see it (a shared
- * file system). Collective over comm (MPI_COMM_NULL: this process alone); the
- * timer of save_every_secs starts here. opts may be NULL (defaults). */
+ * file system), and takes the root's lock on rank 0 (see above): CKPT_EBUSY
+ * on every rank, naming the holder, while another manager of the root lives.
+ * Collective over comm (MPI_COMM_NULL: this process alone); the timer of
+ * save_every_secs starts here. opts may be NULL (defaults). */
 int ckpt_manager_open(MPI_Comm comm, const char *root, const ckpt_manager_options *opts,
                       ckpt_manager **out);
 
-/* Frees the manager (and its communicator: call it on every rank, before
- * MPI_Finalize). NULL is a no-op. */
+/* Frees the manager and releases the root's lock (and its communicator: call
+ * it on every rank, before MPI_Finalize). NULL is a no-op. */
 void ckpt_manager_close(ckpt_manager *m);
 
 /* Writes ROOT/step-%08lld of `step` (>= 0) to buf; local. */
 int ckpt_manager_step_path(const ckpt_manager *m, int64_t step, char *buf, size_t len);
 
 /* The newest committed checkpoint: its step and path (path may be NULL).
- * Rank 0 looks from the highest step down, skipping with a warning every
- * directory that is not committed (and warning about debris), and tells all
- * ranks. CKPT_ENOTFOUND when there is none. Collective. */
+ * Rank 0 first restores every step whose overwrite was interrupted between
+ * its renames (see ckpt_save; a warning says which copy), then looks from the
+ * highest step down, skipping with a warning every directory that is not
+ * committed (and warning about debris), and tells all ranks. CKPT_ENOTFOUND
+ * when there is none; a restore that fails is an error (CKPT_EIO), never a
+ * silent fall back to an older step. Collective. */
 int ckpt_manager_latest(ckpt_manager *m, int64_t *step, char *path, size_t len);
+
+/* What ckpt_manager_latest would answer for `root`, read-only: no lock (the
+ * root may be in use by a job), no warnings, nothing restored, no MPI. The
+ * same rule: the newest committed step directory, where a step whose
+ * overwrite was interrupted between its renames (file systems without
+ * RENAME_EXCHANGE) counts through the copy that ckpt_manager_latest would
+ * restore -- then path names that copy's directory. CKPT_ENOTFOUND when there
+ * is none. Local. */
+int ckpt_manager_peek_latest(const char *root, int64_t *step, char *path, size_t len);
 
 typedef enum ckpt_entry_state {
     CKPT_ENTRY_COMMITTED = 0,  /* usable: marker matches the index, which opens */
@@ -656,7 +702,9 @@ int ckpt_manager_save(ckpt_manager *m, int64_t step, const ckpt_state *state,
 int ckpt_manager_apply_retention(ckpt_manager *m, int *removed);
 
 /* Removes incomplete step directories and step-N.tmp-* debris (corrupt and
- * unreadable ones are left for a person to look at). Call it only while no
+ * unreadable ones are left for a person to look at), after restoring the
+ * steps of interrupted overwrites as ckpt_manager_latest does; the committed
+ * copy a step stands on is never removed. Call it only while no
  * save into this root is running: it would take that save's temporary
  * directory. Rank 0 removes, the others wait; *removed (may be NULL) gets the
  * count on every rank. Collective. */

@@ -67,16 +67,21 @@ const char *ckpt_status_name(int status)
     case CKPT_EMPI: return "CKPT_EMPI";
     case CKPT_EEXIST: return "CKPT_EEXIST";
     case CKPT_EUNSUPPORTED: return "CKPT_EUNSUPPORTED";
+    case CKPT_EBUSY: return "CKPT_EBUSY";
     default: return "CKPT_E?";
     }
 }
 
-/* Walk callback: remember the innermost (first pushed) message. */
+/* Walk callback (upward: the innermost error, where it was detected, comes first): remember it,
+ * on one line. */
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     char *out = data;
     if (n == 0 && e->desc && e->desc[0]) {
         snprintf(out, 256, "%s (in %s)", e->desc, e->func_name ? e->func_name : "?");
+        for (char *c = out; *c; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' ';
     }
     return 0;
 }
@@ -84,7 +89,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 void ckpt_error_hdf5_detail(char *buf, size_t len)
 {
     char inner[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, inner);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, inner);
     if (inner[0])
         snprintf(buf, len, "; HDF5: %s", inner);
     else if (len)

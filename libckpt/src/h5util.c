@@ -1,11 +1,9 @@
 /* h5util.c -- HDF5 locking, type mapping and attribute helpers. */
 #include "h5util.h"
+#include "sysio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -211,10 +209,5 @@ int ckpt_h5_read_attr_i64(hid_t obj, const char *name, int64_t *out)
 
 int ckpt_fsync_path(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
+    return ckpt_sys_fsync_path(path); /* counted and fault-injectable like every file-system call */
 }

@@ -6,6 +6,8 @@
 #include "commit.h"
 #include "error.h"
 #include "name.h"
+#include "rootlock.h"
+#include "sysio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +32,7 @@ struct ckpt_manager {
     ckpt_manager_options o; /* o.best_metric == metric */
     int64_t last_step;      /* step last saved (ckpt_manager_mark_saved), -1 before any */
     double last_time;       /* monotonic seconds of that save, or of the open */
+    ckpt_root_lock lock;    /* rank 0: held from open to close */
 };
 
 /* A growable list of directory entries. */
@@ -96,10 +99,12 @@ int ckpt_manager_parse_name(const char *name, int64_t *step, int *temporary)
     if (nd < 8 || (nd > 8 && *p == '0'))
         return 0;
     int tmp;
+    char base[256], fresh[256];
     if (*q == '\0')
         tmp = 0;
     else if (strncmp(q, ".tmp-", 5) == 0)
-        tmp = 1;
+        tmp = ckpt_commit_displaced(name, base, sizeof base, fresh, sizeof fresh) &&
+                      (size_t)(q - name) == strlen(base) ? 2 : 1;
     else
         return 0;
     *step = v;
@@ -165,16 +170,20 @@ static int cmp_entry(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
-/* Every step directory and temporary directory in the root, sorted; step directories get
- * state CKPT_ENTRY_UNREADABLE until classify() looks at them. */
-static int scan_root(const ckpt_manager *m, entry_list *out)
+/* Every step directory and temporary directory in root, sorted; step directories get state
+ * CKPT_ENTRY_UNREADABLE until classify() looks at them. When asked, (*kinds)[i] (malloc'ed) is
+ * entry i's kind as ckpt_manager_parse_name tells it (0 step, 1 temporary, 2 displaced). */
+static int scan_dir(const char *root, entry_list *out, char **kinds)
 {
     out->e = NULL;
     out->n = out->cap = 0;
-    DIR *d = opendir(m->root);
+    if (kinds)
+        *kinds = NULL;
+    int err = 0;
+    DIR *d = ckpt_sys_opendir(root, &err);
     if (!d)
-        return ckpt_error(errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "cannot read checkpoint root '%s': %s",
-                          m->root, strerror(errno));
+        return ckpt_error(err == -ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "cannot read checkpoint root '%s': %s", root,
+                          strerror(-err));
     struct dirent *de;
     int rc = CKPT_OK;
     while ((de = readdir(d))) {
@@ -184,15 +193,15 @@ static int scan_root(const ckpt_manager *m, entry_list *out)
         struct stat st;
         if (!ckpt_manager_parse_name(de->d_name, &step, &tmp) || strlen(de->d_name) >= sizeof out->e->name)
             continue;
-        if (snprintf(p, sizeof p, "%s/%s", m->root, de->d_name) >= (int)sizeof p)
+        if (snprintf(p, sizeof p, "%s/%s", root, de->d_name) >= (int)sizeof p)
             continue;
-        if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
-            continue; /* a file or a dangling link with a step name: not ours */
+        if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue; /* a file or a link with a step name: not ours */
         if (out->n == out->cap) {
             int cap = out->cap ? 2 * out->cap : 16;
             ckpt_manager_entry *e = realloc(out->e, (size_t)cap * sizeof *e);
             if (!e) {
-                rc = ckpt_error(CKPT_ENOMEM, "out of memory listing checkpoint root '%s'", m->root);
+                rc = ckpt_error(CKPT_ENOMEM, "out of memory listing checkpoint root '%s'", root);
                 break;
             }
             out->e = e;
@@ -205,26 +214,40 @@ static int scan_root(const ckpt_manager *m, entry_list *out)
         e->status = tmp ? CKPT_EINCOMPLETE : CKPT_OK;
         snprintf(e->name, sizeof e->name, "%s", de->d_name);
     }
-    closedir(d);
+    ckpt_sys_closedir(d);
+    if (rc == CKPT_OK && out->n > 1)
+        qsort(out->e, (size_t)out->n, sizeof *out->e, cmp_entry);
+    if (rc == CKPT_OK && kinds) {
+        if (!(*kinds = malloc((size_t)out->n + 1)))
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory listing checkpoint root '%s'", root);
+        for (int i = 0; rc == CKPT_OK && i < out->n; i++) {
+            int64_t step;
+            int tmp = 0;
+            ckpt_manager_parse_name(out->e[i].name, &step, &tmp);
+            (*kinds)[i] = (char)tmp;
+        }
+    }
     if (rc) {
         free(out->e);
         out->e = NULL;
         out->n = out->cap = 0;
-        return rc;
     }
-    if (out->n > 1)
-        qsort(out->e, (size_t)out->n, sizeof *out->e, cmp_entry);
-    return CKPT_OK;
+    return rc;
 }
 
-/* Opens a step directory to tell its state and read its metric. When it is not committed, the
- * reason (naming the directory and file) goes to why. */
-static void classify(const ckpt_manager *m, ckpt_manager_entry *e, char *why, size_t wlen)
+static int scan_root(const ckpt_manager *m, entry_list *out)
+{
+    return scan_dir(m->root, out, NULL);
+}
+
+/* Opens a step directory of root to tell its state and read `metric` (NULL: none). When it is
+ * not committed, the reason (naming the directory and file) goes to why. */
+static void classify_in(const char *root, const char *metric, ckpt_manager_entry *e, char *why, size_t wlen)
 {
     char p[MGR_PATH_MAX];
     if (why && wlen)
         why[0] = '\0';
-    snprintf(p, sizeof p, "%s/%s", m->root, e->name);
+    snprintf(p, sizeof p, "%s/%s", root, e->name);
     ckpt_reader *r = NULL;
     int rc = ckpt_reader_open(p, &r);
     e->status = rc;
@@ -239,14 +262,14 @@ static void classify(const ckpt_manager *m, ckpt_manager_entry *e, char *why, si
         return;
     }
     e->state = CKPT_ENTRY_COMMITTED;
-    if (m->metric) {
+    if (metric) {
         const ckpt_state *a = ckpt_reader_attrs(r);
         double v = 0;
         int64_t iv = 0;
         int have = 0;
-        if (a && ckpt_state_get_double(a, m->metric, &v) == CKPT_OK)
+        if (a && ckpt_state_get_double(a, metric, &v) == CKPT_OK)
             have = 1;
-        else if (a && ckpt_state_get_int(a, m->metric, &iv) == CKPT_OK) {
+        else if (a && ckpt_state_get_int(a, metric, &iv) == CKPT_OK) {
             v = (double)iv;
             have = 1;
         }
@@ -258,10 +281,16 @@ static void classify(const ckpt_manager *m, ckpt_manager_entry *e, char *why, si
     ckpt_reader_close(r);
 }
 
+static void classify(const ckpt_manager *m, ckpt_manager_entry *e, char *why, size_t wlen)
+{
+    classify_in(m->root, m->metric, e, why, wlen);
+}
+
 /* Bytes of the regular files below path (best effort; checkpoints are flat). */
 static int64_t tree_bytes(const char *path, int depth)
 {
-    DIR *d = opendir(path);
+    int err = 0;
+    DIR *d = ckpt_sys_opendir(path, &err);
     if (!d)
         return 0;
     int64_t sum = 0;
@@ -278,8 +307,54 @@ static int64_t tree_bytes(const char *path, int depth)
         else if (S_ISDIR(st.st_mode) && depth > 0)
             sum += tree_bytes(p, depth - 1);
     }
-    closedir(d);
+    ckpt_sys_closedir(d);
     return sum;
+}
+
+/* 1 when es holds a step directory (not a temporary) of `step`. */
+static int has_step_dir(const entry_list *es, const char *kinds, int64_t step)
+{
+    for (int i = 0; i < es->n; i++)
+        if (es->e[i].step == step && kinds[i] == 0)
+            return 1;
+    return 0;
+}
+
+/* Rank 0: puts back the copy that stands for each step whose overwrite was interrupted between
+ * its renames (commit.h); *restored gets how many. A rename that fails is an error: the step
+ * must not silently fall back to an older one. */
+static int restore_displaced(const ckpt_manager *m, int *restored)
+{
+    entry_list es;
+    char *kinds = NULL;
+    *restored = 0;
+    int rc = scan_dir(m->root, &es, &kinds);
+    for (int i = 0; rc == CKPT_OK && i < es.n; i++) {
+        if (kinds[i] != 2 || has_step_dir(&es, kinds, es.e[i].step))
+            continue;
+        char chosen[256] = "";
+        char from[256];
+        snprintf(from, sizeof from, "%s", es.e[i].name);
+        int got = ckpt_commit_recover(m->root, es.e[i].name, 0, chosen, sizeof chosen);
+        if (got == 1)
+            got = ckpt_commit_recover(m->root, es.e[i].name, 1, NULL, 0);
+        if (got < 0) {
+            rc = ckpt_error_prefix("step %" PRId64 " cannot be recovered: ", es.e[i].step);
+            break;
+        }
+        if (got == 1) {
+            (*restored)++;
+            warn(m,
+                 "restored step %" PRId64 " from '%s/%s': an overwrite of it was interrupted between its renames (a "
+                 "file system without RENAME_EXCHANGE); %s", es.e[i].step, m->root, chosen,
+                 strcmp(chosen, from) == 0 ? "this is the checkpoint from before the overwrite"
+                                           : "this is the overwrite's new, committed copy");
+            kinds[i] = 0; /* the step has its directory now: no other copy of it is restored */
+        }
+    }
+    free(kinds);
+    free(es.e);
+    return rc;
 }
 
 /* A name for a directory on its way out: "<path>.tmp-del-<16 hex>", debris if we stop. */
@@ -298,9 +373,10 @@ static int remove_step_dir(const ckpt_manager *m, const ckpt_manager_entry *e, c
     char p[MGR_PATH_MAX], t[MGR_PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/%s", m->root, e->name);
     doomed_name(p, t, sizeof t);
-    if (rename(p, t) != 0)
+    int rerr = ckpt_sys_rename(p, t);
+    if (rerr)
         return ckpt_error(CKPT_EIO, "cannot remove %s '%s' (step %" PRId64 "): renaming it to '%s' failed: %s", what,
-                          p, e->step, t, strerror(errno));
+                          p, e->step, t, strerror(-rerr));
     int err = ckpt_remove_tree(t);
     if (err)
         return ckpt_error(CKPT_EIO,
@@ -381,9 +457,10 @@ static int make_root(const char *root)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        int err = ckpt_sys_mkdir(buf, 0755);
+        if (err && err != -EEXIST)
             return ckpt_error(CKPT_EIO, "cannot create checkpoint root '%s': mkdir '%s' failed: %s", root, buf,
-                              strerror(errno));
+                              strerror(-err));
         *p = c;
         if (!c)
             break;
@@ -400,9 +477,22 @@ static void free_manager(ckpt_manager *m)
 {
     if (!m)
         return;
+    ckpt_root_lock_release(&m->lock);
     free(m->root);
     free(m->metric);
     free(m);
+}
+
+static void lock_warn(const char *msg, void *user)
+{
+    warn(user, "%s", msg);
+}
+
+/* Rank 0: creates the root and takes its lock for the manager's lifetime. */
+static int take_root(ckpt_manager *m)
+{
+    int rc = make_root(m->root);
+    return rc ? rc : ckpt_root_lock_acquire(m->root, &m->lock, lock_warn, m);
 }
 
 int ckpt_manager_open(MPI_Comm comm, const char *root, const ckpt_manager_options *opts, ckpt_manager **out)
@@ -424,6 +514,7 @@ int ckpt_manager_open(MPI_Comm comm, const char *root, const ckpt_manager_option
     if (rc == CKPT_OK) {
         m = calloc(1, sizeof *m);
         if (m) {
+            m->lock.fd = -1;
             m->o = *opts;
             m->root = strdup(root);
             if (opts->best_metric && opts->best_metric[0])
@@ -440,7 +531,7 @@ int ckpt_manager_open(MPI_Comm comm, const char *root, const ckpt_manager_option
     }
     rc = ckpt_comm_agree(&c, rc);
     if (rc == CKPT_OK)
-        rc = ckpt_comm_share_root(&c, c.rank == 0 ? make_root(m->root) : CKPT_OK);
+        rc = ckpt_comm_share_root(&c, c.rank == 0 ? take_root(m) : CKPT_OK);
     if (rc == CKPT_OK && c.rank != 0) {
         struct stat st;
         int lrc = CKPT_OK;
@@ -498,50 +589,82 @@ int ckpt_manager_step_path(const ckpt_manager *m, int64_t step, char *buf, size_
 /* Latest, list                                                               */
 /* ------------------------------------------------------------------------- */
 
-/* Rank 0: the newest committed step, warning about what it skips. */
-static int find_latest(const ckpt_manager *m, int64_t *found)
+/* The newest committed step under root: the one rule of ckpt_manager_latest and
+ * ckpt_manager_peek_latest. From the highest step down, a step's candidate is its directory,
+ * or -- only when it has none -- the copy standing for it after an interrupted overwrite
+ * (ckpt_commit_recover; ckpt_manager_latest restores those first). The first candidate that
+ * opens wins; its directory name goes to name. m (may be NULL) receives warnings about what
+ * is skipped. */
+static int newest_committed(const char *root, const ckpt_manager *m, int64_t *found, char *name, size_t nlen)
 {
     entry_list es;
+    char *kinds = NULL;
     *found = -1;
-    int rc = scan_root(m, &es);
+    int rc = scan_dir(root, &es, &kinds);
     if (rc)
         return rc;
     char *why = malloc(CKPT_ERRMSG_MAX);
     if (!why) {
+        free(kinds);
         free(es.e);
-        return ckpt_error(CKPT_ENOMEM, "out of memory scanning checkpoint root '%s'", m->root);
+        return ckpt_error(CKPT_ENOMEM, "out of memory scanning checkpoint root '%s'", root);
     }
     int skipped = 0;
-    for (int i = 0; i < es.n; i++)
-        if (es.e[i].state == CKPT_ENTRY_TEMPORARY)
+    for (int i = 0; m && i < es.n; i++) {
+        if (kinds[i] == 1)
             warn(m,
                  "'%s/%s' is the temporary directory of a save of step %" PRId64 " that did not finish (or is still "
-                 "running); ckpt_manager_clean_incomplete removes it", m->root, es.e[i].name, es.e[i].step);
+                 "running); ckpt_manager_clean_incomplete removes it", root, es.e[i].name, es.e[i].step);
+        else if (kinds[i] == 2)
+            warn(m,
+                 "'%s/%s' is the previous copy of step %" PRId64 " left by an overwrite that did not finish removing "
+                 "it; ckpt_manager_clean_incomplete removes it", root, es.e[i].name, es.e[i].step);
+    }
     for (int i = es.n - 1; i >= 0 && *found < 0; i--) {
-        if (es.e[i].state == CKPT_ENTRY_TEMPORARY)
+        ckpt_manager_entry *e = &es.e[i];
+        if (kinds[i] == 1)
             continue;
-        classify(m, &es.e[i], why, CKPT_ERRMSG_MAX);
-        if (es.e[i].state == CKPT_ENTRY_COMMITTED) {
-            *found = es.e[i].step;
+        if (kinds[i] == 2) {
+            char chosen[256];
+            if (has_step_dir(&es, kinds, e->step) ||
+                ckpt_commit_recover(root, e->name, 0, chosen, sizeof chosen) != 1)
+                continue;
+            snprintf(e->name, sizeof e->name, "%s", chosen);
+        }
+        classify_in(root, NULL, e, why, CKPT_ERRMSG_MAX);
+        if (e->state == CKPT_ENTRY_COMMITTED) {
+            *found = e->step;
+            snprintf(name, nlen, "%s", e->name);
         } else {
             skipped++;
-            warn(m, "skipping step %" PRId64 " (%s): %s", es.e[i].step,
-                 es.e[i].state == CKPT_ENTRY_INCOMPLETE ? "incomplete"
-                 : es.e[i].state == CKPT_ENTRY_CORRUPT  ? "corrupt"
-                                                        : "unreadable",
-                 why);
+            if (m)
+                warn(m, "skipping step %" PRId64 " (%s): %s", e->step,
+                     e->state == CKPT_ENTRY_INCOMPLETE ? "incomplete"
+                     : e->state == CKPT_ENTRY_CORRUPT  ? "corrupt"
+                                                       : "unreadable",
+                     why);
         }
     }
     free(why);
+    free(kinds);
     free(es.e);
     if (*found < 0) {
         if (skipped)
             return ckpt_error(CKPT_ENOTFOUND,
                               "no committed checkpoint under '%s' (%d step director%s skipped: incomplete, corrupt or "
-                              "unreadable)", m->root, skipped, skipped == 1 ? "y" : "ies");
-        return ckpt_error(CKPT_ENOTFOUND, "no committed checkpoint under '%s'", m->root);
+                              "unreadable)", root, skipped, skipped == 1 ? "y" : "ies");
+        return ckpt_error(CKPT_ENOTFOUND, "no committed checkpoint under '%s'", root);
     }
     return CKPT_OK;
+}
+
+/* Rank 0: restores interrupted overwrites, then the newest committed step. */
+static int find_latest(const ckpt_manager *m, int64_t *found)
+{
+    int restored = 0;
+    char name[256];
+    int rc = restore_displaced(m, &restored);
+    return rc ? rc : newest_committed(m->root, m, found, name, sizeof name);
 }
 
 int ckpt_manager_latest(ckpt_manager *m, int64_t *step, char *path, size_t len)
@@ -558,6 +681,33 @@ int ckpt_manager_latest(ckpt_manager *m, int64_t *step, char *path, size_t len)
         rc = bcast_i64(m, &found, 1);
     if (rc == CKPT_OK && path)
         rc = ckpt_manager_step_path(m, found, path, len);
+    if (rc == CKPT_OK && step)
+        *step = found;
+    if (rc == CKPT_OK)
+        ckpt_error_clear();
+    return rc;
+}
+
+int ckpt_manager_peek_latest(const char *root, int64_t *step, char *path, size_t len)
+{
+    ckpt_error_clear();
+    if (!root || !root[0])
+        return ckpt_error(CKPT_EINVAL, "ckpt_manager_peek_latest: the checkpoint root is %s", root ? "empty" : "NULL");
+    if (strlen(root) + MGR_NAME_ROOM >= MGR_PATH_MAX)
+        return ckpt_error(CKPT_EINVAL, "ckpt_manager_peek_latest: checkpoint root '%.64s...' is too long", root);
+    char r[MGR_PATH_MAX], name[256];
+    snprintf(r, sizeof r, "%s", root);
+    size_t n = strlen(r);
+    while (n > 1 && r[n - 1] == '/')
+        r[--n] = '\0';
+    int64_t found = -1;
+    int rc = newest_committed(r, NULL, &found, name, sizeof name);
+    if (rc == CKPT_OK && path) {
+        int k = snprintf(path, len, "%s/%s", r, name);
+        if (k < 0 || (size_t)k >= len)
+            rc = ckpt_error(CKPT_EINVAL, "the path of step %" PRId64 " under '%s' needs %d bytes; the buffer has %zu",
+                            found, r, k + 1, len);
+    }
     if (rc == CKPT_OK && step)
         *step = found;
     if (rc == CKPT_OK)
@@ -751,37 +901,72 @@ int ckpt_manager_apply_retention(ckpt_manager *m, int *removed)
     return remove_on_root(m, retain, "ckpt_manager_apply_retention", removed);
 }
 
-/* Rank 0: removes incomplete step directories and temporary debris. */
+/* Rank 0: removes incomplete step directories and temporary debris. In three passes, so that no
+ * committed copy of a step is lost: incomplete step directories go first, then the copies that
+ * stand for steps without a directory are restored (an interrupted overwrite), then debris goes
+ * -- except a displaced copy that is still the only committed one of its step. */
 static int clean(const ckpt_manager *m, int64_t *removed)
 {
     *removed = 0;
     entry_list es;
+    char *first = NULL; /* the first failure's message; the others are still tried */
     int rc = scan_root(m, &es);
     if (rc)
         return rc;
-    char *first = NULL; /* the first failure's message; the others are still tried */
     for (int i = 0; i < es.n; i++) {
         ckpt_manager_entry *e = &es.e[i];
         char p[MGR_PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", m->root, e->name);
-        int err = CKPT_OK, hit = 0;
-        if (e->state == CKPT_ENTRY_TEMPORARY) {
-            hit = 1;
-            int e2 = ckpt_remove_tree(p);
-            if (e2)
-                err = ckpt_error(CKPT_EIO, "cannot remove '%s', the debris of an interrupted save of step %" PRId64 ": %s",
-                                 p, e->step, strerror(-e2));
-        } else if (ckpt_commit_check(p) == CKPT_EINCOMPLETE) {
-            hit = 1;
-            err = remove_step_dir(m, e, "incomplete checkpoint");
-        }
-        if (hit && err == CKPT_OK)
+        if (e->state == CKPT_ENTRY_TEMPORARY || ckpt_commit_check(p) != CKPT_EINCOMPLETE)
+            continue;
+        int err = remove_step_dir(m, e, "incomplete checkpoint");
+        if (err == CKPT_OK)
             (*removed)++;
-        if (err && rc == CKPT_OK) {
+        else if (rc == CKPT_OK) {
             rc = err;
             first = strdup(ckpt_errmsg());
         }
     }
+    free(es.e);
+    int restored = 0, err = restore_displaced(m, &restored);
+    if (err) {
+        /* removing the debris now could delete the last committed copy of a step */
+        free(first);
+        return err;
+    }
+    char *kinds = NULL;
+    if ((err = scan_dir(m->root, &es, &kinds)) != CKPT_OK) {
+        free(first);
+        return err;
+    }
+    for (int i = 0; i < es.n; i++) {
+        ckpt_manager_entry *e = &es.e[i];
+        char p[MGR_PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", m->root, e->name);
+        if (kinds[i] == 0)
+            continue;
+        if (kinds[i] == 2 && ckpt_commit_check(p) == CKPT_OK) {
+            char sp[MGR_PATH_MAX];
+            snprintf(sp, sizeof sp, "%s/step-%08" PRId64, m->root, e->step);
+            if (ckpt_commit_check(sp) != CKPT_OK) {
+                warn(m, "keeping '%s': it is the only committed copy of step %" PRId64 " ('%s' is not committed)", p,
+                     e->step, sp);
+                continue;
+            }
+        }
+        int e2 = ckpt_remove_tree(p);
+        if (e2 == 0) {
+            (*removed)++;
+            continue;
+        }
+        err = ckpt_error(CKPT_EIO, "cannot remove '%s', the debris of an interrupted save of step %" PRId64 ": %s", p,
+                         e->step, strerror(-e2));
+        if (rc == CKPT_OK) {
+            rc = err;
+            first = strdup(ckpt_errmsg());
+        }
+    }
+    free(kinds);
     free(es.e);
     if (rc)
         ckpt_error(rc, "%s", first ? first : "cannot remove an incomplete checkpoint");

@@ -8,8 +8,9 @@
 #include <stdint.h>
 
 /* Parses a directory name of a manager's root: returns 1 for "step-%08lld" (canonical: no
- * leading zero beyond 8 digits) with *temporary = 0, and for that followed by ".tmp-..." with
- * *temporary = 1; 0 for any other name. */
+ * leading zero beyond 8 digits) with *temporary = 0, for that followed by ".tmp-..." with
+ * *temporary = 1, and for the displaced copy of an interrupted overwrite,
+ * "step-%08lld.tmp-<nonce>.old" (commit.h), with *temporary = 2; 0 for any other name. */
 int ckpt_manager_parse_name(const char *name, int64_t *step, int *temporary);
 
 /* Retention: given entries sorted by step, sets keep[i] = 1 for every entry that survives.

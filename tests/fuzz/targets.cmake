@@ -5,3 +5,6 @@
 # regressions/<name>/ every input that once crashed it (both replayed by fuzz.replay.<name>).
 # LIBCKPT links a sanitized static build of libckpt (internal symbols visible).
 ckpt_fuzz(zstd_chunk SOURCES tests/fuzz/fuzz_zstd_chunk.c LIBCKPT)
+ckpt_fuzz(commit_marker SOURCES tests/fuzz/fuzz_commit_marker.c LIBCKPT)
+ckpt_fuzz(lock_record SOURCES tests/fuzz/fuzz_lock_record.c LIBCKPT)
+ckpt_fuzz(plan_file SOURCES tests/fuzz/fuzz_plan_file.c tools/cli/plan.c LIBCKPT)

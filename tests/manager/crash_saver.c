@@ -7,6 +7,13 @@
  *   crash_saver check ROOT
  *       after the crash: latest must be step 1 (the debris of step 2 is reported), the list
  *       must show the debris, cleanup must remove it, and step 1 must load bit-exactly.
+ *   crash_saver hold ROOT PIDDIR
+ *       a job that keeps its manager open and commits forever: writes PIDDIR/rank-R.pid, opens the
+ *       manager (keep_last 2), then saves steps 1, 2, 3, ... every 50 ms (as crash_saver train
+ *       does), printing "holding" once after the first save and nothing after (its launcher may
+ *       be killed: then stdout is a broken pipe). Ends only when killed.
+ *   crash_saver peek ROOT
+ *       rank 0 prints "latest N" (ckpt_manager_peek_latest: no lock), or "latest none".
  *   crash_saver train ROOT LAST
  *       a training loop: resumes from the latest checkpoint (verified bit-exactly), then runs
  *       steps up to LAST (20 ms each), saving every 25 steps (keep_last 2) and polling for
@@ -18,6 +25,7 @@
 #include <ckpt.h>
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +275,57 @@ static int do_train(const char *root, int64_t last)
     return 0;
 }
 
+static int write_pid(const char *piddir)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/rank-%d.pid", piddir, rank);
+    FILE *f = fopen(p, "w");
+    if (!f)
+        return 0;
+    fprintf(f, "%ld\n", (long)getpid());
+    return fclose(f) == 0;
+}
+
+static int do_hold(const char *root, const char *piddir)
+{
+    if (!all_ok(write_pid(piddir)))
+        return 1;
+    ckpt_manager *m = NULL;
+    ckpt_manager_options o;
+    ckpt_manager_options_init(&o);
+    o.keep_last = 2;
+    if (ckpt_manager_open(MPI_COMM_WORLD, root, &o, &m) != CKPT_OK) {
+        fprintf(stderr, "crash_saver rank %d: %s\n", rank, ckpt_errmsg());
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN); /* stdout may outlive its reader */
+    for (int64_t step = 1;; step++) {
+        if (!train_save(m, step)) {
+            ckpt_manager_close(m);
+            return 1;
+        }
+        if (step == 1 && rank == 0) {
+            printf("holding %s\n", root);
+            fflush(stdout);
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int do_peek(const char *root)
+{
+    int64_t step = -1;
+    int rc = ckpt_manager_peek_latest(root, &step, NULL, 0);
+    if (rank == 0) {
+        if (rc == CKPT_OK)
+            printf("latest %lld\n", (long long)step);
+        else
+            printf("latest none (%s)\n", ckpt_errmsg());
+    }
+    return rc == CKPT_OK || rc == CKPT_ENOTFOUND ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -277,10 +336,15 @@ int main(int argc, char **argv)
         status = do_save(argv[2], atoll(argv[3]), atoll(argv[4]), argv[5]) ? 0 : 1;
     else if (argc == 3 && strcmp(argv[1], "check") == 0)
         status = do_check(argv[2]) ? 0 : 1;
+    else if (argc == 4 && strcmp(argv[1], "hold") == 0)
+        status = do_hold(argv[2], argv[3]);
+    else if (argc == 3 && strcmp(argv[1], "peek") == 0)
+        status = do_peek(argv[2]);
     else if (argc == 4 && strcmp(argv[1], "train") == 0)
         status = do_train(argv[2], atoll(argv[3]));
     else if (rank == 0)
-        fprintf(stderr, "usage: crash_saver save ROOT STEP FLOATS PIDDIR | check ROOT | train ROOT LAST\n");
+        fprintf(stderr, "usage: crash_saver save ROOT STEP FLOATS PIDDIR | check ROOT | train ROOT LAST | hold ROOT "
+                        "PIDDIR | peek ROOT\n");
     fflush(stdout);
     MPI_Finalize();
     return status;

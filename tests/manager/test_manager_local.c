@@ -48,7 +48,11 @@ static void test_parse_name(void **u)
     assert_int_equal(ckpt_manager_parse_name("step-00000012.tmp-0123456789abcdef", &s, &t), 1);
     assert_true(s == 12 && t == 1);
     assert_int_equal(ckpt_manager_parse_name("step-00000012.tmp-0123456789abcdef.old", &s, &t), 1);
+    assert_true(s == 12 && t == 2); /* the displaced copy of an interrupted overwrite */
+    assert_int_equal(ckpt_manager_parse_name("step-00000012.tmp-del-0123456789abcdef", &s, &t), 1);
     assert_true(t == 1);
+    assert_int_equal(ckpt_manager_parse_name("step-00000012.tmp-a.b.old", &s, &t), 1);
+    assert_true(t == 1); /* a dot in the nonce: not ours, plain debris */
     const char *no[] = {"step-12", "step-0000012", "step-012345678", "step-00000012x", "step-00000012.tmp",
                         "step-00000012.old", "Step-00000012", "step--0000012", "step-9223372036854775808",
                         "step-", "", "checkpoint-00000012", "step-0000001a"};

@@ -17,7 +17,11 @@
  *   avg-a     for shard-merge --average: w f32 [4, 5] = i * 0.25, d f64 [3], h bf16 [7], e f16 [4],
  *             s f32 0-D, n i64 [3], flag bool [2]; attribute step=1
  *   avg-b     the same structure with other float values (means known exactly); step=2
- *   avg-c     avg-b with n[1] = 1 instead of 0 (an integer tensor that differs) */
+ *   avg-c     avg-b with n[1] = 1 instead of 0 (an integer tensor that differs)
+ *
+ *   make_ckpt ROOT latest
+ *             prints "latest STEP NAME": what ckpt_manager_latest says of the manager root ROOT
+ *             (which restores an interrupted overwrite), "latest none" when there is none */
 #include <ckpt.h>
 
 #include <stdint.h>
@@ -38,6 +42,23 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[1], *v = argv[2];
+    if (!strcmp(v, "latest")) {
+        ckpt_manager *m = NULL;
+        int64_t step = -1;
+        char path[4200];
+        if (ckpt_manager_open(MPI_COMM_NULL, dir, NULL, &m))
+            return fail("manager");
+        int lrc = ckpt_manager_latest(m, &step, path, sizeof path);
+        ckpt_manager_close(m);
+        if (lrc == CKPT_ENOTFOUND) {
+            printf("latest none\n");
+            return 0;
+        }
+        if (lrc)
+            return fail("latest");
+        printf("latest %lld %s\n", (long long)step, strrchr(path, '/') + 1);
+        return 0;
+    }
     ckpt_state *s;
     if (ckpt_state_create(&s))
         return fail("create");

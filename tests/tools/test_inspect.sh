@@ -269,7 +269,7 @@ run "$INSPECT" "$R"
 expect_rc 0
 expect_out "checkpoint root $R: 4 checkpoints"
 expect_out_re '^  name    state       +size  step$'
-expect_out_re '^  ckpt-a  committed   +[0-9.]+ KiB  1234  latest$'
+expect_out_re '^  ckpt-a  committed   +[0-9.]+ KiB  1234 *$'
 expect_out_re '^  ckpt-b  committed   +[0-9.]+ KiB     7$'
 expect_out_re '^  ckpt-c  incomplete  +[0-9.]+ KiB     -$'
 expect_out_re '^  ckpt-d  corrupt     +[0-9.]+ KiB     -$'
@@ -282,7 +282,7 @@ c = {x["name"]: x for x in d["checkpoints"]}
 assert sorted(c) == ["ckpt-a", "ckpt-b", "ckpt-c", "ckpt-d"], c
 assert [c[k]["state"] for k in sorted(c)] == ["committed", "committed", "incomplete", "corrupt"]
 assert [c[k]["step"] for k in sorted(c)] == [1234, 7, None, None]
-assert [c[k]["latest"] for k in sorted(c)] == [True, False, False, False]
+assert [c[k]["latest"] for k in sorted(c)] == [False, False, False, False]  # not step-N: no latest
 assert c["ckpt-a"]["bytes"] > 0 and c["ckpt-a"]["error"] is None and "incomplete" in c["ckpt-c"]["error"]'
 run "$INSPECT" "$R" --verify
 expect_rc 2
@@ -291,6 +291,35 @@ expect_err "shard-inspect: '$R' is a directory of checkpoints: --tensors, --shar
 run "$INSPECT" "$R/ckpt-a"
 expect_rc 0
 expect_out "step            1234"
+
+# a manager's root: latest is what ckpt_manager_latest says (the directory name's step), not the
+# step attribute; regression: step-00000002 holds step attribute 1234, step-00000005 holds 7
+M="$S/mroot"
+mkdir -p "$M" && cp -r "$N1" "$M/step-00000002" && "$MAKE" "$M/step-00000005" base && mkdir "$M/step-00000009" ||
+    exit 1
+run "$INSPECT" "$M"
+expect_rc 0
+expect_out_re '^  step-00000002  committed +[0-9.]+ KiB  1234 *$'
+expect_out_re '^  step-00000005  committed +[0-9.]+ KiB     7  latest$'
+run "$MAKE" "$M" latest
+expect_rc 0
+expect_out "latest 5 step-00000005"
+# an overwrite interrupted between its renames (no RENAME_EXCHANGE): step 5 lives on as the
+# displaced copy; shard-inspect marks it latest without touching the root, the manager restores it
+mv "$M/step-00000005" "$M/step-00000005.tmp-00000000000000ab.old" || exit 1
+run "$INSPECT" "$M" --json
+expect_rc 0
+expect_json '
+c = {x["name"]: x for x in d["checkpoints"]}
+assert [k for k in sorted(c) if c[k]["latest"]] == ["step-00000005.tmp-00000000000000ab.old"], c'
+test -d "$M/step-00000005.tmp-00000000000000ab.old" && _ok || _fail "shard-inspect changed the root"
+run "$MAKE" "$M" latest
+expect_rc 0
+expect_out "latest 5 step-00000005"
+expect_err_re "^libckpt: warning: restored step 5 from '.*/mroot/step-00000005.tmp-00000000000000ab.old': an overwrite of it was interrupted"
+run "$INSPECT" "$M"
+expect_rc 0
+expect_out_re '^  step-00000005  committed +[0-9.]+ KiB     7  latest$'
 
 # --------------------------------------------------------------------------------------------
 # usage

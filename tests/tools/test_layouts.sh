@@ -101,12 +101,12 @@ expect_out_re "^problem: file 'data\.h5': data file '.*/nodata/data\.h5' is miss
 expect_out "note: file 'data.h5': 52 more boxes in it not read (same problem)"
 expect_out "verify: FAILED: 1 problem, 53 of 53 boxes bad, 19 tensors"
 
-# a directory of checkpoints of both layouts
-mkdir -p "$S/root" && cp -r "$SH3" "$S/root/shared" && cp -r "$PRZ3" "$S/root/zstd" || exit 1
+# a manager's root with checkpoints of both layouts; latest by the manager's rule (step-N name)
+mkdir -p "$S/root" && cp -r "$SH3" "$S/root/step-00000001" && cp -r "$PRZ3" "$S/root/step-00000002" || exit 1
 run "$INSPECT" "$S/root"
 expect_rc 0
 expect_out "checkpoint root $S/root: 2 checkpoints"
-expect_out_re '^  shared  committed +[0-9.]+ KiB  1234$'
-expect_out_re '^  zstd    committed +[0-9.]+ KiB  1234  latest$'
+expect_out_re '^  step-00000001  committed +[0-9.]+ KiB  1234 *$'
+expect_out_re '^  step-00000002  committed +[0-9.]+ KiB  1234  latest$'
 
 finish

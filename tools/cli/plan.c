@@ -21,6 +21,8 @@ typedef struct parser {
     long line;
     char *err;
     size_t errlen;
+    plan_lookup_fn lookup;
+    void *ctx;
 } parser;
 
 static int perr(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -55,7 +57,10 @@ static int parse_quoted(parser *p, char *s, char **name, char **end)
                 *o++ = *i++;
             } else if (*i == 'x' && isxdigit((unsigned char)i[1]) && isxdigit((unsigned char)i[2])) {
                 char hex[3] = {i[1], i[2], 0};
-                *o++ = (char)strtol(hex, NULL, 16);
+                long c = strtol(hex, NULL, 16);
+                if (c == 0)
+                    return perr(p, "\\x00 in a quoted name (names cannot hold NUL)");
+                *o++ = (char)c;
                 i += 3;
             } else if (*i == 'n' || *i == 't') {
                 *o++ = *i == 'n' ? '\n' : '\t';
@@ -133,7 +138,7 @@ static int parse_box(parser *p, char *s, const ckpt_tensor_info *t, plan_box *b)
     return 0;
 }
 
-static int parse_line(parser *p, char *line, const ckpt_reader *r, int world, rec *out, int *have)
+static int parse_line(parser *p, char *line, int world, rec *out, int *have)
 {
     *have = 0;
     char *s = skip_space(line);
@@ -156,9 +161,10 @@ static int parse_line(parser *p, char *line, const ckpt_reader *r, int world, re
     char *hash = strchr(rest, '#');
     if (hash)
         *hash = 0;
-    int ti;
     ckpt_tensor_info t;
-    if (ckpt_reader_find(r, name, &ti) != CKPT_OK || ckpt_reader_tensor_info(r, ti, &t) != CKPT_OK)
+    if (!name[0])
+        return perr(p, "empty tensor name");
+    if (p->lookup(p->ctx, name, &t) != 0)
         return perr(p, "no tensor '%s' in the source checkpoint", name);
     rest = skip_space(rest);
     char *word = rest;
@@ -259,44 +265,53 @@ static int group(parser *p, rec *rs, int nr, plan *out)
     return 0;
 }
 
-int plan_read(const char *path, const ckpt_reader *r, int world_size, plan *out, char *err, size_t errlen)
+int plan_parse(const char *buf, size_t n, const char *name, plan_lookup_fn lookup, void *ctx, int world_size,
+               plan *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    parser p = {path, 0, err, errlen};
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot open plan file '%s': %s", path, strerror(errno));
+    parser p = {name, 0, err, errlen, lookup, ctx};
+    if (n > PLAN_MAX_BYTES) {
+        snprintf(err, errlen, "plan file '%s' is %zu bytes; at most %d are read", name, n, PLAN_MAX_BYTES);
         return -1;
     }
+    char *text = malloc(n + 1); /* lines are cut and unescaped in place */
+    if (!text) {
+        snprintf(err, errlen, "out of memory reading plan file '%s'", name);
+        return -1;
+    }
+    if (n)
+        memcpy(text, buf, n);
+    text[n] = '\0';
     rec *rs = NULL;
     int nr = 0, cap = 0, rc = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    while (rc == 0 && getline(&line, &lcap, f) >= 0) {
+    for (char *line = text; rc == 0 && line < text + n;) {
+        char *nl = memchr(line, '\n', (size_t)(text + n - line));
+        char *end = nl ? nl : text + n;
         p.line++;
+        if (memchr(line, '\0', (size_t)(end - line))) {
+            rc = perr(&p, "NUL byte in the line (a plan file is text)");
+            break;
+        }
+        *end = '\0';
         rec one;
         int have;
-        if ((rc = parse_line(&p, line, r, world_size, &one, &have)) != 0 || !have)
-            continue;
-        if (nr == cap) {
-            int ncap = cap ? 2 * cap : 64;
-            rec *v = realloc(rs, (size_t)ncap * sizeof *v);
-            if (!v) {
-                free(one.name);
-                rc = perr(&p, "out of memory");
-                break;
+        if ((rc = parse_line(&p, line, world_size, &one, &have)) == 0 && have) {
+            if (nr == cap) {
+                int ncap = cap ? 2 * cap : 64;
+                rec *v = ncap > 0 ? realloc(rs, (size_t)ncap * sizeof *v) : NULL;
+                if (!v) {
+                    free(one.name);
+                    rc = perr(&p, "out of memory");
+                    break;
+                }
+                rs = v;
+                cap = ncap;
             }
-            rs = v;
-            cap = ncap;
+            rs[nr++] = one;
         }
-        rs[nr++] = one;
+        line = end + 1;
     }
-    if (rc == 0 && ferror(f)) {
-        snprintf(err, errlen, "cannot read plan file '%s': %s", path, strerror(errno));
-        rc = -1;
-    }
-    free(line);
-    fclose(f);
+    free(text);
     if (rc == 0) {
         if (nr > 0)
             qsort(rs, (size_t)nr, sizeof *rs, rec_cmp);
@@ -305,6 +320,55 @@ int plan_read(const char *path, const ckpt_reader *r, int world_size, plan *out,
     for (int i = 0; i < nr; i++)
         free(rs[i].name);
     free(rs);
+    return rc;
+}
+
+static int reader_lookup(void *ctx, const char *name, ckpt_tensor_info *info)
+{
+    const ckpt_reader *r = ctx;
+    int i;
+    return ckpt_reader_find(r, name, &i) == CKPT_OK && ckpt_reader_tensor_info(r, i, info) == CKPT_OK ? 0 : -1;
+}
+
+int plan_read(const char *path, const ckpt_reader *r, int world_size, plan *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open plan file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            if (cap > PLAN_MAX_BYTES)
+                break; /* plan_parse says it is too large */
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    int e = errno;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory reading plan file '%s'", path);
+        return -1;
+    }
+    if (bad) {
+        snprintf(err, errlen, "cannot read plan file '%s': %s", path, strerror(e));
+        free(buf);
+        return -1;
+    }
+    int rc = plan_parse(buf, n, path, reader_lookup, (void *)r, world_size, out, err, errlen);
+    free(buf);
     return rc;
 }
 

@@ -38,8 +38,19 @@ typedef struct plan {
     int n, cap;
 } plan;
 
-/* Reads the plan file at `path` for the tensors of `r` and a world size. Returns 0, or -1 with
- * a one-line reason in err ("FILE:LINE: ..."). Free with plan_free either way. */
+/* Largest plan file read (bytes). */
+#define PLAN_MAX_BYTES (64 << 20)
+
+/* How a parser learns a tensor's dtype and shape: 0 and *info filled, or -1 when absent. */
+typedef int (*plan_lookup_fn)(void *ctx, const char *name, ckpt_tensor_info *info);
+
+/* Parses a plan held in buf[0..n) (untrusted text; `name` names it in errors) for the tensors
+ * lookup knows and a world size. Returns 0, or -1 with a one-line reason in err
+ * ("NAME:LINE: ..."). Free with plan_free either way. */
+int plan_parse(const char *buf, size_t n, const char *name, plan_lookup_fn lookup, void *ctx, int world_size,
+               plan *out, char *err, size_t errlen);
+
+/* Reads the plan file at `path` (plan_parse) for the tensors of `r` and a world size. */
 int plan_read(const char *path, const ckpt_reader *r, int world_size, plan *out, char *err, size_t errlen);
 /* The entry of a tensor, NULL when the plan does not name it. */
 const plan_entry *plan_find(const plan *p, const char *name);

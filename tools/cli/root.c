@@ -101,13 +101,16 @@ int root_list_read(const char *path, root_list *out)
     closedir(d);
     if (out->n > 1)
         qsort(out->v, (size_t)out->n, sizeof *out->v, by_name);
-    int best = -1;
-    for (int i = 0; i < out->n; i++)
-        if (out->v[i].state == ROOT_COMMITTED && out->v[i].has_step &&
-            (best < 0 || out->v[i].step >= out->v[best].step))
-            best = i;
-    if (best >= 0)
-        out->v[best].latest = 1;
+    /* latest is the manager's answer (one rule: ckpt_manager_peek_latest), not the step
+     * attribute: what a resuming job would load */
+    char lp[4400];
+    if (ckpt_manager_peek_latest(path, NULL, lp, sizeof lp) == CKPT_OK) {
+        const char *base = strrchr(lp, '/');
+        base = base ? base + 1 : lp;
+        for (int i = 0; i < out->n; i++)
+            if (strcmp(out->v[i].name, base) == 0)
+                out->v[i].latest = 1;
+    }
     return 0;
 }
 

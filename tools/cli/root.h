@@ -1,5 +1,6 @@
 /* root.h -- a directory of checkpoints (a checkpoint manager's root): telling one from a
- * checkpoint, and listing its checkpoints with their state, size, step and the latest one. */
+ * checkpoint, and listing its checkpoints with their state, size, step and the latest one (the
+ * library's rule, the same as ckpt_manager_latest's). */
 #ifndef CKPT_TOOLS_ROOT_H
 #define CKPT_TOOLS_ROOT_H
 
@@ -13,7 +14,7 @@ typedef struct root_entry {
     int64_t bytes;    /* sum of the sizes of its files */
     int has_step;
     int64_t step;     /* the "step" int attribute, when committed and present */
-    int latest;       /* the committed entry with the highest step */
+    int latest;       /* what ckpt_manager_latest would resume from (ckpt_manager_peek_latest) */
     char *error;      /* why it did not open (incomplete/corrupt), else NULL */
 } root_entry;
 
