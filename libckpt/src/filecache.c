@@ -2,8 +2,10 @@
 #include "filecache.h"
 #include "error.h"
 #include "h5util.h"
+#include "vfd.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -47,7 +49,8 @@ void ckpt_fc_drop_dataset(ckpt_fc_entry *e)
     e->dset_first_piece = -1;
 }
 
-/* Closes entry i and moves the last entry into its place. */
+/* Closes entry i and moves the last entry into its place; a failed close (a write that did not
+ * reach the disk) is kept in c->why. */
 static int close_entry(ckpt_filecache *c, int i)
 {
     ckpt_fc_entry *e = &c->e[i];
@@ -57,7 +60,10 @@ static int close_entry(ckpt_filecache *c, int i)
     ckpt_h5_lock();
     if (e->sums >= 0)
         H5Dclose(e->sums);
-    int rc = H5Fclose(e->file) < 0 ? -1 : 0;
+    char why[sizeof c->why];
+    int rc = ckpt_h5_close_file(e->file, why, sizeof why);
+    if (rc < 0 && !c->why[0])
+        snprintf(c->why, sizeof c->why, "%s", why[0] ? why : "; HDF5 could not close it");
     ckpt_h5_unlock();
     c->e[i] = c->e[--c->n];
     return rc;
@@ -73,7 +79,7 @@ int ckpt_fc_set_cap(ckpt_filecache *c, int cap)
             if (c->e[i].used < c->e[lru].used)
                 lru = i;
         if (close_entry(c, lru) != 0)
-            return ckpt_error(CKPT_EIO, "closing a data file of '%s' failed", c->dir);
+            return ckpt_error(CKPT_EIO, "closing a data file of '%s' failed%s", c->dir, c->why);
     }
     ckpt_fc_entry *n = realloc(c->e, (size_t)cap * sizeof *n);
     if (!n)
@@ -97,8 +103,8 @@ int ckpt_fc_get(ckpt_filecache *c, int64_t id, ckpt_fc_entry **out)
             if (c->e[i].used < c->e[lru].used)
                 lru = i;
         if (close_entry(c, lru) != 0)
-            return ckpt_error(CKPT_EIO, "closing a data file of '%s' (to stay within %d open files) failed", c->dir,
-                              c->cap);
+            return ckpt_error(CKPT_EIO, "closing a data file of '%s' (to stay within %d open files) failed%s", c->dir,
+                              c->cap, c->why);
     }
     hid_t h;
     int rc = c->open(id, &h, c->arg);

@@ -31,6 +31,7 @@ typedef struct ckpt_filecache {
     void (*on_close)(ckpt_fc_entry *e, void *arg); /* optional: called before an entry is closed */
     void *arg;
     const char *dir; /* for messages */
+    char why[600];   /* detail of the first failed close */
 } ckpt_filecache;
 
 /* The default bound: CKPT_MAX_OPEN_FILES from the environment when set (>= 1), else a quarter
@@ -50,7 +51,8 @@ int ckpt_fc_get(ckpt_filecache *c, int64_t id, ckpt_fc_entry **out);
 /* Closes one entry's dataset (when another is to be opened in its place). */
 void ckpt_fc_drop_dataset(ckpt_fc_entry *e);
 
-/* Closes every file; returns the first failure of H5Fclose (a write that did not reach the file). */
+/* Closes every file; returns -1 when a close failed (a write that did not reach the file: the
+ * detail is in c->why). */
 int ckpt_fc_close_all(ckpt_filecache *c);
 
 /* Closes every file and frees the cache. */

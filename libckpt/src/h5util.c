@@ -1,6 +1,7 @@
 /* h5util.c -- HDF5 locking, type mapping and attribute helpers. */
 #include "h5util.h"
 #include "sysio.h"
+#include "vfd.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -73,9 +74,9 @@ hid_t ckpt_h5_type(ckpt_dtype d)
     }
 }
 
-hid_t ckpt_h5_data_fapl(void)
+hid_t ckpt_h5_data_fapl(int dirfd)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t fapl = ckpt_vfd_fapl(dirfd);
     if (fapl < 0)
         return -1;
     H5Pset_libver_bounds(fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);

@@ -27,10 +27,13 @@ int ckpt_h5_read_attr_str(hid_t obj, const char *name, char *buf, size_t len);
 /* Reads an integer attribute (any integer file type); -1 when absent. */
 int ckpt_h5_read_attr_i64(hid_t obj, const char *name, int64_t *out);
 
-/* A file access property list for data files (caller closes): the 1.8-compatible format, so older
- * readers (and h5py builds) open them, and a small metadata cache -- HDF5's default 2 MiB per
- * open file would make a bounded set of open files cost gigabytes. */
-hid_t ckpt_h5_data_fapl(void);
+/* A file access property list for data files (caller closes; under the HDF5 lock): files opened
+ * by plain name inside the directory dirfd through the library's own driver (vfd.h: no symlink
+ * followed, every call fault-injectable, write failures kept for ckpt_h5_close_file), the
+ * 1.8-compatible format, so older readers (and h5py builds) open them, and a small metadata
+ * cache -- HDF5's default 2 MiB per open file would make a bounded set of open files cost
+ * gigabytes. -1 with the error set when HDF5 refuses. */
+hid_t ckpt_h5_data_fapl(int dirfd);
 
 /* A variable-length UTF-8 string type (caller closes). */
 hid_t ckpt_h5_vlen_str(void);

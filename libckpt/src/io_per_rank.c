@@ -6,12 +6,15 @@
 #include "error.h"
 #include "filecache.h"
 #include "h5util.h"
+#include "sysio.h"
+#include "vfd.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 static int h5_error(const char *what, const char *path)
@@ -293,29 +296,54 @@ int ckpt_io_write_checksum_slots(hid_t f, int64_t nslots, const ckpt_write_item 
     return rc;
 }
 
-int ckpt_io_rank_open(const char *path, hid_t *out)
+int ckpt_io_rank_open(const char *dir, const char *name, ckpt_rank_file *f)
 {
+    memset(f, 0, sizeof *f);
+    f->h = -1;
+    snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->path, sizeof f->path, "%s/%s", dir, name);
+    f->dirfd = ckpt_sys_open_dir(dir, 1);
+    if (f->dirfd < 0)
+        return ckpt_error(CKPT_EIO, "cannot open directory '%s': %s", dir, strerror(-f->dirfd));
     ckpt_h5_lock();
     int rc = CKPT_OK;
-    hid_t fapl = ckpt_h5_data_fapl();
-    *out = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (*out < 0)
-        rc = h5_error("cannot create data file", path);
+    hid_t fapl = ckpt_h5_data_fapl(f->dirfd);
+    f->h = fapl < 0 ? -1 : H5Fcreate(name, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (f->h < 0)
+        rc = fapl < 0 ? ckpt_errcode() : h5_error("cannot create data file", f->path);
     ckpt_h5_unlock();
+    if (rc) {
+        ckpt_sys_close(f->dirfd);
+        f->dirfd = -1;
+    }
     return rc;
 }
 
-int ckpt_io_rank_write(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path)
+/* The first write the driver could not make (a full disk), as an error naming the file. */
+static int write_failure(ckpt_rank_file *f)
+{
+    char why[600];
+    if (ckpt_vfd_error(f->h, why, sizeof why) >= 0)
+        return CKPT_OK;
+    return ckpt_error(CKPT_EIO, "cannot write data file '%s'%s", f->path, why);
+}
+
+int ckpt_io_rank_write(ckpt_rank_file *f, ckpt_write_item *it, const ckpt_io_codec *codec)
 {
     ckpt_h5_lock();
-    int rc = write_item(f, it, codec, path);
+    int rc = write_item(f->h, it, codec, f->path);
+    if (rc == CKPT_OK && (rc = write_failure(f)) != CKPT_OK)
+        ckpt_error_prefix("tensor '%s': ", it->tensor);
     ckpt_h5_unlock();
     return rc;
 }
 
-int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc, const ckpt_write_item *items, int64_t n)
+int ckpt_io_rank_close(ckpt_rank_file *f, int do_fsync, int rc, const ckpt_write_item *items, int64_t n)
 {
+    if (f->h < 0)
+        return rc;
     ckpt_h5_lock();
     if (rc == CKPT_OK) {
         int64_t total = 0;
@@ -323,67 +351,74 @@ int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc, const ck
             total += items[i].pieces.count;
         uint64_t *sums = malloc(((size_t)total + 1) * sizeof *sums);
         if (!sums)
-            rc = ckpt_error(CKPT_ENOMEM, "out of memory writing the checksum table of '%s'", path);
+            rc = ckpt_error(CKPT_ENOMEM, "out of memory writing the checksum table of '%s'", f->path);
         for (int64_t i = 0; sums && i < n; i++)
             memcpy(sums + items[i].first_piece, items[i].checksums, (size_t)items[i].pieces.count * sizeof *sums);
         if (rc == CKPT_OK)
-            rc = ckpt_io_write_checksums(f, sums, total, path);
+            rc = ckpt_io_write_checksums(f->h, sums, total, f->path);
         free(sums);
     }
-    if (H5Fclose(f) < 0 && rc == CKPT_OK)
-        rc = h5_error("cannot close (flush) data file", path);
+    char why[600];
+    if (ckpt_h5_close_file(f->h, why, sizeof why) < 0 && rc == CKPT_OK)
+        rc = ckpt_error(CKPT_EIO, "cannot write data file '%s'%s", f->path, why);
+    f->h = -1;
     ckpt_h5_unlock();
     if (rc == CKPT_OK && do_fsync) {
-        int err = ckpt_fsync_path(path);
+        int err = ckpt_sys_fsync_in(f->dirfd, f->name);
         if (err)
-            rc = ckpt_error(CKPT_EIO, "fsync of data file '%s' failed: %s", path, strerror(-err));
+            rc = ckpt_error(CKPT_EIO, "fsync of data file '%s' failed: %s", f->path, strerror(-err));
     }
+    ckpt_sys_close(f->dirfd);
+    f->dirfd = -1;
     return rc;
 }
 
-int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, const ckpt_io_codec *codec,
-                            int do_fsync)
+int ckpt_io_write_rank_file(const char *dir, const char *name, ckpt_write_item *items, int64_t n,
+                            const ckpt_io_codec *codec, int do_fsync)
 {
-    hid_t f;
-    int rc = ckpt_io_rank_open(path, &f);
+    ckpt_rank_file f;
+    int rc = ckpt_io_rank_open(dir, name, &f);
     if (rc)
         return rc;
     int64_t slot = 0;
     for (int64_t i = 0; i < n && rc == CKPT_OK; i++) {
         items[i].first_piece = slot;
         slot += items[i].pieces.count;
-        rc = ckpt_io_rank_write(f, &items[i], codec, path);
+        rc = ckpt_io_rank_write(&f, &items[i], codec);
     }
-    return ckpt_io_rank_close(f, path, do_fsync, rc, items, n);
+    return ckpt_io_rank_close(&f, do_fsync, rc, items, n);
 }
 
-int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hid_t *out, int max_open)
+int ckpt_io_open_read(int dirfd, const char *name, const char *display, int writer_rank, hid_t *out, int max_open)
 {
     char who[64] = "";
     if (writer_rank >= 0)
         snprintf(who, sizeof who, " (written by rank %d)", writer_rank);
-    struct stat st;
     *out = -1;
-    if (stat(path, &st) != 0)
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         return ckpt_error(errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "data file '%s'%s is missing: %s", display, who,
                           strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return ckpt_error(CKPT_ECORRUPT, "data file '%s'%s is not a regular file (a symbolic link or a directory "
+                          "is never followed out of the checkpoint)", display, who);
     ckpt_h5_lock();
-    errno = 0;
-    hid_t fapl = ckpt_h5_data_fapl();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    hid_t fapl = ckpt_h5_data_fapl(dirfd);
+    hid_t f = fapl < 0 ? -1 : H5Fopen(name, H5F_ACC_RDONLY, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
     int rc = CKPT_OK;
-    if (f < 0 && ckpt_fc_out_of_descriptors()) {
-        rc = ckpt_error(CKPT_EIO,
-                        "cannot open data file '%s': out of file descriptors (%s; this reader keeps at most %d data "
-                        "files open: lower CKPT_MAX_OPEN_FILES or raise ulimit -n)",
-                        display, strerror(errno), max_open);
-    } else if (f < 0) {
-        char detail[300];
+    if (f < 0) {
+        char detail[400];
         ckpt_error_hdf5_detail(detail, sizeof detail);
-        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s'%s cannot be opened: truncated or not HDF5%s", display, who,
-                        detail);
+        if (strstr(detail, "Too many open files") || strstr(detail, "EMFILE"))
+            rc = ckpt_error(CKPT_EIO,
+                            "cannot open data file '%s': out of file descriptors (Too many open files; this reader "
+                            "keeps at most %d data files open: lower CKPT_MAX_OPEN_FILES or raise ulimit -n)",
+                            display, max_open);
+        else
+            rc = ckpt_error(CKPT_ECORRUPT, "data file '%s'%s cannot be opened: truncated or not HDF5%s", display, who,
+                            detail);
     }
     ckpt_h5_unlock();
     *out = f;
@@ -415,10 +450,70 @@ int ckpt_io_check_filters(hid_t ds, const char *dataset, const char *display)
     return rc;
 }
 
+/* A dataset path is followed only through hard links of this file: an external link (another
+ * file), a soft link or a user-defined link would take the read elsewhere. */
+static int hard_links_only(hid_t file, const char *dataset, const char *display)
+{
+    char prefix[CKPT_MAX_NAME + 64];
+    size_t n = strlen(dataset);
+    if (n == 0 || n >= sizeof prefix || dataset[0] != '/')
+        return ckpt_error(CKPT_ECORRUPT, "dataset path '%s' of data file '%s' is not absolute", dataset, display);
+    for (size_t i = 1; i <= n; i++) {
+        if (dataset[i] != '/' && dataset[i] != '\0')
+            continue;
+        memcpy(prefix, dataset, i);
+        prefix[i] = '\0';
+        H5L_info_t li;
+        if (H5Lexists(file, prefix, H5P_DEFAULT) <= 0 || H5Lget_info(file, prefix, &li, H5P_DEFAULT) < 0)
+            return ckpt_error(CKPT_ECORRUPT, "dataset '%s' is missing from data file '%s' (no '%s')", dataset, display,
+                              prefix);
+        if (li.type != H5L_TYPE_HARD)
+            return ckpt_error(CKPT_ECORRUPT,
+                              "data file '%s': '%s' is a%s link, not an object of the file: links out of a data file "
+                              "are refused", display, prefix,
+                              li.type == H5L_TYPE_EXTERNAL ? "n external" : li.type == H5L_TYPE_SOFT ? " soft" : " user-defined");
+    }
+    return CKPT_OK;
+}
+
+/* The dataset's bytes must live in the file itself (no external raw storage, no virtual
+ * dataset mapping other files) and pass only the filters a checkpoint declares (shuffle, zstd). */
+static int storage_inside(hid_t ds, const char *dataset, const char *display)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    if (dcpl < 0)
+        return ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' has no readable creation properties", dataset,
+                          display);
+    int rc = CKPT_OK;
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    if (lay != H5D_CONTIGUOUS && lay != H5D_CHUNKED && lay != H5D_COMPACT)
+        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' is a virtual dataset (its data would come from "
+                        "other files): refused", dataset, display);
+    else if (H5Pget_external_count(dcpl) != 0)
+        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' keeps its data in external files: refused",
+                        dataset, display);
+    int nf = rc ? 0 : H5Pget_nfilters(dcpl);
+    for (int i = 0; i < nf && rc == CKPT_OK; i++) {
+        unsigned flags, cd[8];
+        size_t ncd = 8;
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL);
+        if (id != H5Z_FILTER_SHUFFLE && id != CKPT_FILTER_ZSTD)
+            rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' uses HDF5 filter %d, which a checkpoint "
+                            "never declares: refused", dataset, display, (int)id);
+    }
+    H5Pclose(dcpl);
+    return rc;
+}
+
 int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, const char *display, hid_t *out)
 {
     ckpt_h5_lock();
-    int rc = CKPT_OK;
+    *out = -1;
+    int rc = hard_links_only(file, dataset, display);
+    if (rc) {
+        ckpt_h5_unlock();
+        return rc;
+    }
     int nd = box->ndim;
     /* no chunk cache: reads take whole pieces (= chunks); a cache per open dataset would keep
      * up to 1 MiB each alive for checkpoints of many small tensors */
@@ -442,7 +537,7 @@ int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, c
     if (!ok)
         rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' does not have the shape the index records",
                         dataset, display);
-    else
+    else if ((rc = storage_inside(ds, dataset, display)) == CKPT_OK)
         rc = ckpt_io_check_filters(ds, dataset, display);
 out:
     if (fs >= 0)
@@ -464,12 +559,19 @@ int ckpt_io_open_checksums(hid_t file, const char *display, hid_t *out, int64_t 
     int rc = CKPT_OK;
     H5O_info_t oi;
     hid_t d = -1, sp = -1, ft = -1;
-    if (H5Lexists(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT) <= 0 ||
-        H5Oget_info_by_name(file, CKPT_CHECKSUM_TABLE, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET ||
+    if (H5Lexists(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT) <= 0) {
+        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s' has no checksum table (%s)", display, CKPT_CHECKSUM_TABLE);
+        goto out;
+    }
+    if ((rc = hard_links_only(file, CKPT_CHECKSUM_TABLE, display)) != CKPT_OK)
+        goto out;
+    if (H5Oget_info_by_name(file, CKPT_CHECKSUM_TABLE, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET ||
         (d = H5Dopen2(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT)) < 0) {
         rc = ckpt_error(CKPT_ECORRUPT, "data file '%s' has no checksum table (%s)", display, CKPT_CHECKSUM_TABLE);
         goto out;
     }
+    if ((rc = storage_inside(d, CKPT_CHECKSUM_TABLE, display)) != CKPT_OK)
+        goto out;
     sp = H5Dget_space(d);
     ft = H5Dget_type(d);
     hssize_t cnt = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 ? H5Sget_simple_extent_npoints(sp) : -1;

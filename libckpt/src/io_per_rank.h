@@ -40,16 +40,22 @@ typedef struct ckpt_io_codec {
  * compressed here (codec->threads at a time) and stored with H5Dwrite_chunk: the file is
  * opened by this process alone, where direct chunk writes are safe. On failure the partial
  * file is left for the caller to remove with the temporary directory. */
-int ckpt_io_write_rank_file(const char *path, ckpt_write_item *items, int64_t n, const ckpt_io_codec *codec,
-                            int do_fsync);
+int ckpt_io_write_rank_file(const char *dir, const char *name, ckpt_write_item *items, int64_t n,
+                            const ckpt_io_codec *codec, int do_fsync);
 
 /* The same in steps, for a writer that receives items one at a time (async saves): create the
  * file, write items (each with its first_piece set, in order), close it (passing the status so
  * far; on success the checksums of items[0..n) become the file's checksum table; returns the
  * final status). */
-int ckpt_io_rank_open(const char *path, hid_t *out);
-int ckpt_io_rank_write(hid_t f, ckpt_write_item *it, const ckpt_io_codec *codec, const char *path);
-int ckpt_io_rank_close(hid_t f, const char *path, int do_fsync, int rc, const ckpt_write_item *items, int64_t n);
+typedef struct ckpt_rank_file {
+    hid_t h;
+    int dirfd;
+    char name[64];
+    char path[4200]; /* for messages */
+} ckpt_rank_file;
+int ckpt_io_rank_open(const char *dir, const char *name, ckpt_rank_file *f);
+int ckpt_io_rank_write(ckpt_rank_file *f, ckpt_write_item *it, const ckpt_io_codec *codec);
+int ckpt_io_rank_close(ckpt_rank_file *f, int do_fsync, int rc, const ckpt_write_item *items, int64_t n);
 
 /* Creates the checksum table (nslots entries) of a data file opened by several ranks and writes
  * this rank's items' checksums at their first_piece slots, collectively (every rank calls it,
@@ -76,10 +82,11 @@ void ckpt_io_checksum_item(ckpt_write_item *it);
 /* Fails with a clear message when a dataset needs an HDF5 filter this process lacks. */
 int ckpt_io_check_filters(hid_t ds, const char *dataset, const char *display);
 
-/* Opens a data file of a checkpoint read-only; missing and damaged files get distinct
+/* Opens the data file `name` of the checkpoint directory dirfd read-only (no symlink followed);
+ * missing and damaged files get distinct
  * messages naming the file and the rank that wrote it (writer_rank < 0: not one rank), and
  * running out of descriptors says so (max_open: the caller's bound on open files). */
-int ckpt_io_open_read(const char *path, const char *display, int writer_rank, hid_t *out, int max_open);
+int ckpt_io_open_read(int dirfd, const char *name, const char *display, int writer_rank, hid_t *out, int max_open);
 
 /* Opens a dataset that holds the part `dbox` of a tensor (a saved box in the file-per-rank
  * layout, the whole tensor in the shared layout) and checks its shape and filters. */

@@ -12,6 +12,7 @@
 #include "io_per_rank.h"
 #include "piece.h"
 #include "state.h"
+#include "sysio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +28,11 @@ static int open_data_file(int64_t id, hid_t *out, void *arg)
     char name[64], fpath[4200];
     ckpt_index_file_name(r->ix, id, name, sizeof name);
     snprintf(fpath, sizeof fpath, "%s/%s", r->path, name);
+    if (r->dirfd < 0) {
+        r->dirfd = ckpt_sys_open_dir(r->path, 0);
+        if (r->dirfd < 0)
+            return ckpt_error(CKPT_EIO, "cannot open checkpoint directory '%s': %s", r->path, strerror(-r->dirfd));
+    }
     /* the writer of a per-rank file is its rank; other layouts name no single writer */
     int writer = r->ix->format_version >= 2 && r->ix->layout == CKPT_LAYOUT_PER_RANK ? (int)id : -1;
     if (r->ix->format_version < 2)
@@ -35,7 +41,7 @@ static int open_data_file(int64_t id, hid_t *out, void *arg)
                 writer = r->ix->rows[i].writer;
                 break;
             }
-    return ckpt_io_open_read(fpath, fpath, writer, out, r->fc.cap);
+    return ckpt_io_open_read(r->dirfd, name, fpath, writer, out, r->fc.cap);
 }
 
 int ckpt_reader_read_index(const char *path, unsigned char **image, size_t *len)
@@ -91,6 +97,7 @@ int ckpt_reader_open_image(const char *path, const void *image, size_t len, ckpt
         return ckpt_error(CKPT_ENOMEM, "out of memory opening '%s'", path);
     }
     r->threads = 1;
+    r->dirfd = -1;
     char ipath[4200];
     snprintf(ipath, sizeof ipath, "%s/%s", path, CKPT_INDEX_FILE);
     int rc = ckpt_index_read_image(image, len, ipath, &r->ix);
@@ -123,6 +130,8 @@ void ckpt_reader_close(ckpt_reader *r)
     if (!r)
         return;
     ckpt_fc_free(&r->fc);
+    if (r->dirfd >= 0)
+        ckpt_sys_close(r->dirfd);
     ckpt_index_free(r->ix);
     ckpt_strmap_free(&r->names);
     for (size_t i = 0; i < r->npool; i++)

@@ -11,6 +11,7 @@
 
 struct ckpt_reader {
     char *path;
+    int dirfd;          /* the checkpoint directory: data files are opened inside it by plain name */
     ckpt_index *ix;
     ckpt_filecache fc;  /* open data files, bounded */
     unsigned char *buf; /* piece buffer */

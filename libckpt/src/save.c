@@ -198,20 +198,18 @@ int ckpt_save_write_collective(ckpt_save_job *j)
 
 void ckpt_save_rank_file(const ckpt_save_job *j, char *buf, size_t len)
 {
-    char file[64];
-    ckpt_rank_file_name(j->c.rank, file, sizeof file);
-    snprintf(buf, len, "%s/%s", j->tmp, file);
+    ckpt_rank_file_name(j->c.rank, buf, len);
 }
 
 static int write_per_rank(ckpt_save_job *j)
 {
     if (j->nitems == 0)
         return CKPT_OK;
-    char fpath[4200];
-    ckpt_save_rank_file(j, fpath, sizeof fpath);
+    char name[64];
+    ckpt_save_rank_file(j, name, sizeof name);
     ckpt_io_codec codec = {j->o.compress, j->o.level, j->o.shuffle, j->o.threads};
     int rc = ckpt_save_stage_device(j);
-    return rc ? rc : ckpt_io_write_rank_file(fpath, j->items, j->nitems, &codec, j->o.fsync);
+    return rc ? rc : ckpt_io_write_rank_file(j->tmp, name, j->items, j->nitems, &codec, j->o.fsync);
 }
 
 int ckpt_save_finish(ckpt_save_job *j, int rc)

@@ -42,7 +42,7 @@ int ckpt_save_stage_device(ckpt_save_job *j);
 int ckpt_save_stage_device_item(ckpt_save_job *j, int64_t i);
 /* The collective writes of the shared and file-per-group layouts. */
 int ckpt_save_write_collective(ckpt_save_job *j);
-/* This rank's data file in the file-per-rank layout. */
+/* The name of this rank's data file in the file-per-rank layout (inside j->tmp). */
 void ckpt_save_rank_file(const ckpt_save_job *j, char *buf, size_t len);
 /* Agrees on `rc` (this rank's write status) and commits; every rank returns the same status. */
 int ckpt_save_finish(ckpt_save_job *j, int rc);

@@ -83,24 +83,24 @@ static void *writer_main(void *arg)
     ckpt_saver *sv = arg;
     ckpt_save_job *j = &sv->job;
     ckpt_io_codec codec = {j->o.compress, j->o.level, j->o.shuffle, j->o.threads};
-    char fpath[4200];
-    ckpt_save_rank_file(j, fpath, sizeof fpath);
-    hid_t f = -1;
-    int rc = ckpt_io_rank_open(fpath, &f);
+    char name[64];
+    ckpt_save_rank_file(j, name, sizeof name);
+    ckpt_rank_file f;
+    int rc = ckpt_io_rank_open(j->tmp, name, &f);
     for (int64_t i = 0; i < j->nitems; i++) {
         pthread_mutex_lock(&sv->mu);
         while (sv->ready <= i)
             pthread_cond_wait(&sv->cv, &sv->mu);
         pthread_mutex_unlock(&sv->mu);
         if (rc == CKPT_OK)
-            rc = ckpt_io_rank_write(f, &j->items[i], &codec, fpath);
+            rc = ckpt_io_rank_write(&f, &j->items[i], &codec);
         pthread_mutex_lock(&sv->mu);
         sv->written = i + 1;
         pthread_cond_broadcast(&sv->cv);
         pthread_mutex_unlock(&sv->mu);
     }
-    if (f >= 0)
-        rc = ckpt_io_rank_close(f, fpath, j->o.fsync, rc, j->items, j->nitems);
+    if (f.dirfd >= 0)
+        rc = ckpt_io_rank_close(&f, j->o.fsync, rc, j->items, j->nitems);
     pthread_mutex_lock(&sv->mu);
     sv->status = rc;
     if (rc)

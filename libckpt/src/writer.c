@@ -18,6 +18,8 @@
 #include "piece.h"
 #include "plan.h"
 #include "state.h"
+#include "sysio.h"
+#include "vfd.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -59,6 +61,7 @@ struct ckpt_writer {
     ckpt_filecache fc;
     int max_open;
     int shared_ready;  /* shared layout: every tensor's dataset exists */
+    int dirfd;         /* the temporary directory: data files are created inside it by plain name */
     wfile *files;      /* the files touched, sorted by id */
     int64_t nfiles, files_cap;
     unsigned char *buf;
@@ -71,6 +74,8 @@ void ckpt_writer_abort(ckpt_writer *w)
     if (!w)
         return;
     ckpt_fc_free(&w->fc);
+    if (w->dirfd >= 0)
+        ckpt_sys_close(w->dirfd);
     if (w->tmp[0])
         ckpt_remove_tree(w->tmp);
     for (int i = 0; w->wd && w->decl && i < w->decl->ntensors; i++)
@@ -112,6 +117,7 @@ int ckpt_writer_open(const char *path, int world_size, const ckpt_save_options *
     snprintf(w->path, sizeof w->path, "%s", path);
     w->world = world_size;
     w->max_open = ckpt_fc_default_cap();
+    w->dirfd = -1;
     rc = ckpt_state_create(&w->decl);
     if (rc == CKPT_OK)
         rc = ckpt_state_create(&w->attrs);
@@ -421,6 +427,8 @@ static int plan(ckpt_writer *w)
         rc = ckpt_commit_prepare(w->path, w->o.overwrite, nonce, w->tmp, sizeof w->tmp);
         if (rc)
             w->tmp[0] = '\0';
+        else if ((w->dirfd = ckpt_sys_open_dir(w->tmp, 1)) < 0)
+            rc = ckpt_error(CKPT_EIO, "cannot open directory '%s': %s", w->tmp, strerror(-w->dirfd));
     }
     if (rc == CKPT_OK)
         rc = ckpt_fc_init(&w->fc, w->max_open, open_data_file, w, w->tmp);
@@ -471,11 +479,13 @@ static int open_data_file(int64_t id, hid_t *out, void *arg)
     snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, name);
     ckpt_h5_lock();
     errno = 0;
-    hid_t fapl = ckpt_h5_data_fapl();
-    if (f->created)
-        *out = H5Fopen(fpath, H5F_ACC_RDWR, fapl);
+    hid_t fapl = ckpt_h5_data_fapl(w->dirfd);
+    if (fapl < 0)
+        *out = -1;
+    else if (f->created)
+        *out = H5Fopen(name, H5F_ACC_RDWR, fapl);
     else
-        *out = H5Fcreate(fpath, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+        *out = H5Fcreate(name, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     if (fapl >= 0)
         H5Pclose(fapl);
     int rc = CKPT_OK;
@@ -868,6 +878,15 @@ int ckpt_writer_write(ckpt_writer *w, const char *name, const int64_t *offset, c
     }
     piece_job job = {w, &fb.b, &region, data, e};
     rc = ckpt_pieces_foreach(&fb.b.box, &fb.b.pieces, &region, write_piece, &job);
+    char why[600];
+    ckpt_h5_lock();
+    int err = rc == CKPT_OK ? ckpt_vfd_error(e->file, why, sizeof why) : 0;
+    ckpt_h5_unlock();
+    if (err < 0 && err != -EINVAL) { /* the driver kept a write that did not reach the disk */
+        char fname[64];
+        ckpt_index_file_name(w->ix, fb.b.file, fname, sizeof fname);
+        rc = ckpt_error(CKPT_EIO, "cannot write data file '%s/%s'%s", w->tmp, fname, why);
+    }
     if (rc && rc != CKPT_EINVAL)
         w->failed = 1;
     return rc;
@@ -986,13 +1005,13 @@ int ckpt_writer_commit(ckpt_writer *w)
         }
     }
     if (rc == CKPT_OK && ckpt_fc_close_all(&w->fc) != 0)
-        rc = ckpt_error(CKPT_EIO, "cannot close (flush) the data files of '%s'", w->tmp);
+        rc = ckpt_error(CKPT_EIO, "cannot write the data files of '%s'%s", w->tmp, w->fc.why);
     for (int64_t i = 0; rc == CKPT_OK && w->o.fsync && i < w->nfiles; i++) {
-        char fname[64], fpath[4200];
+        char fname[64];
         ckpt_index_file_name(w->ix, w->files[i].id, fname, sizeof fname);
-        snprintf(fpath, sizeof fpath, "%s/%s", w->tmp, fname);
-        if (ckpt_fsync_path(fpath) != 0)
-            rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed", fpath);
+        int err = ckpt_sys_fsync_in(w->dirfd, fname);
+        if (err)
+            rc = ckpt_error(CKPT_EIO, "fsync of '%s/%s' failed: %s", w->tmp, fname, strerror(-err));
     }
     if (rc == CKPT_OK) {
         char ipath[4200];
