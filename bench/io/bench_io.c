@@ -184,7 +184,7 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     long size_mb = 1024;
     const char *dir = "bench-io-out";
-    int m = nranks > 1 ? nranks - 1 : 1, threads = 1, reps = 1, load_threads = 1;
+    int m = nranks > 1 ? nranks - 1 : 1, threads = 1, reps = 1, load_threads = 1, layouts_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size-mb") && i + 1 < argc)
             size_mb = atol(argv[++i]);
@@ -196,11 +196,13 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--load-threads") && i + 1 < argc)
             load_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--layouts-only"))
+            layouts_only = 1;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else {
             if (rank == 0)
-                fprintf(stderr, "usage: mpirun -n N bench-io [--size-mb S] [--dir DIR] [--load-ranks M] [--threads T] [--load-threads T] [--reps R]\n");
+                fprintf(stderr, "usage: mpirun -n N bench-io [--size-mb S] [--dir DIR] [--load-ranks M] [--threads T] [--load-threads T] [--reps R] [--layouts-only]\n");
             MPI_Finalize();
             return 2;
         }
@@ -290,11 +292,14 @@ int main(int argc, char **argv)
     struct { const char *name; ckpt_layout layout; ckpt_compress comp; int level; } settings[] = {
         {"file-per-rank", CKPT_LAYOUT_PER_RANK, CKPT_COMPRESS_NONE, 0},
         {"shared", CKPT_LAYOUT_SHARED, CKPT_COMPRESS_NONE, 0},
+        {"file-per-group (node)", CKPT_LAYOUT_GROUP, CKPT_COMPRESS_NONE, 0},
         {"file-per-rank zstd:1", CKPT_LAYOUT_PER_RANK, CKPT_COMPRESS_ZSTD, 1},
         {"shared zstd:1", CKPT_LAYOUT_SHARED, CKPT_COMPRESS_ZSTD, 1},
         {"file-per-rank zstd:-1", CKPT_LAYOUT_PER_RANK, CKPT_COMPRESS_ZSTD, -1},
     };
     for (size_t si = 0; si < sizeof settings / sizeof settings[0]; si++) {
+        if (layouts_only && settings[si].comp != CKPT_COMPRESS_NONE)
+            continue;
         char path[4200];
         snprintf(path, sizeof path, "%s/ckpt", dir);
         double best_s = 1e30, best_l = 1e30;

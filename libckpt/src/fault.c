@@ -21,7 +21,8 @@ typedef struct rule {
 } rule;
 
 static const char *const kind_names[CKPT_IO_KINDS] = {"open",   "read",  "write", "truncate", "fsync", "rename",
-                                                      "mkdir",  "unlink", "rmdir", "close",    "lock"};
+                                                      "mkdir",  "unlink", "rmdir", "close",    "lock",
+                                                      "mpiio"};
 
 static const struct {
     const char *name;

@@ -8,7 +8,10 @@
  *                      (renameat2(RENAME_EXCHANGE) looks unsupported, as on NFS);
  *   KIND@K[+][:WHAT]   the K-th call (K >= 1; with '+' the K-th and every later one) of a kind
  *                      of system call made through sysio.h fails. KIND is one of open, read,
- *                      write, truncate, fsync, rename, mkdir, unlink, rmdir, close, lock
+ *                      write, truncate, fsync, rename, mkdir, unlink, rmdir, close, lock,
+ *                      or mpiio: a collective HDF5 call on a file opened through MPI-IO
+ *                      (file create, dataset write, flush, close) -- the call is still made,
+ *                      since the other ranks are in it, and then reported failed with WHAT
  *                      (open counts open and openat; write counts write and pwrite; unlink
  *                      counts unlinkat of files, rmdir of directories). WHAT is
  *                        ENOSPC (the default), EIO, EDQUOT, EROFS, EACCES, EMFILE, ENOLCK:
@@ -48,6 +51,7 @@ typedef enum ckpt_io_kind {
     CKPT_IO_RMDIR,
     CKPT_IO_CLOSE,
     CKPT_IO_LOCK,
+    CKPT_IO_MPIIO, /* a collective HDF5 call on a file of the MPI-IO driver (create, write, flush, close) */
     CKPT_IO_KINDS
 } ckpt_io_kind;
 

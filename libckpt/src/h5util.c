@@ -95,6 +95,11 @@ hid_t ckpt_h5_data_fapl(int dirfd)
     return fapl;
 }
 
+int ckpt_h5_failure_status(const char *detail, int otherwise)
+{
+    return strstr(detail, "ckpt_sysio: ") && strstr(detail, " failed: ") ? CKPT_EIO : otherwise;
+}
+
 hid_t ckpt_h5_vlen_str(void)
 {
     hid_t t = H5Tcopy(H5T_C_S1);

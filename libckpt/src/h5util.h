@@ -35,6 +35,10 @@ int ckpt_h5_read_attr_i64(hid_t obj, const char *name, int64_t *out);
  * gigabytes. -1 with the error set when HDF5 refuses. */
 hid_t ckpt_h5_data_fapl(int dirfd);
 
+/* The status of a failed HDF5 call given its error detail (ckpt_error_hdf5_detail): CKPT_EIO when
+ * the library's driver reports a failed system call (the disk, not the data), else `otherwise`. */
+int ckpt_h5_failure_status(const char *detail, int otherwise);
+
 /* A variable-length UTF-8 string type (caller closes). */
 hid_t ckpt_h5_vlen_str(void);
 

@@ -1,5 +1,6 @@
 /* io_group.c -- one HDF5 file per group of ranks, written through MPI-IO. */
 #include "io_group.h"
+#include "io_shared.h"
 #include "dtype.h"
 #include "error.h"
 #include "h5util.h"
@@ -141,6 +142,18 @@ int ckpt_io_write_group(MPI_Comm group, const char *path, ckpt_write_item *items
         hid_t f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
         if (f < 0)
             rc = h5fail("cannot create group data file", path);
+        else
+            ckpt_io_mpiio_fault("creating group data file", path, &rc);
+        { /* a create that failed on some members only: nobody goes on into the collectives */
+            int bad = f < 0, anybad = bad;
+            MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, group);
+            if (anybad && f >= 0) {
+                H5Fclose(f);
+                f = -1;
+                if (rc == CKPT_OK)
+                    rc = ckpt_error(CKPT_EIO, "another rank could not create group data file '%s'", path);
+            }
+        }
         /* every member runs every collective call below, even after a local failure */
         for (int64_t i = 0; f >= 0 && i < ng; i++) {
             gbox *g = &gb[i];
@@ -177,6 +190,7 @@ int ckpt_io_write_group(MPI_Comm group, const char *path, ckpt_write_item *items
                     rc = h5fail("cannot write a dataset of", path);
                     ckpt_error_prefix("tensor '%s': ", g->tensor);
                 }
+                ckpt_io_mpiio_fault("writing a dataset of", path, &rc);
                 if (own && e >= 0) {
                     ckpt_io_checksum_item(own);
                     own->stored_bytes = (int64_t)H5Dget_storage_size(ds);
@@ -190,10 +204,14 @@ int ckpt_io_write_group(MPI_Comm group, const char *path, ckpt_write_item *items
             int crc = ckpt_io_write_checksum_slots(f, total, items, n, 1, path);
             if (rc == CKPT_OK)
                 rc = crc;
-            if (rc == CKPT_OK && do_fsync && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
+            /* collective: every member flushes, also after a local failure */
+            if (do_fsync && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 && rc == CKPT_OK)
                 rc = h5fail("cannot flush", path);
+            if (do_fsync)
+                ckpt_io_mpiio_fault("flushing", path, &rc);
             if (H5Fclose(f) < 0 && rc == CKPT_OK)
                 rc = h5fail("cannot close", path);
+            ckpt_io_mpiio_fault("closing", path, &rc);
         }
         H5Pclose(dxpl);
         H5Pclose(fapl);
@@ -202,7 +220,7 @@ int ckpt_io_write_group(MPI_Comm group, const char *path, ckpt_write_item *items
     if (rc == CKPT_OK && do_fsync && grank == 0) {
         int err = ckpt_fsync_path(path);
         if (err)
-            rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed", path);
+            rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed: %s", path, strerror(-err));
     }
 out:
     free(gb);

@@ -309,10 +309,10 @@ int ckpt_io_rank_open(const char *dir, const char *name, ckpt_rank_file *f)
     int rc = CKPT_OK;
     hid_t fapl = ckpt_h5_data_fapl(f->dirfd);
     f->h = fapl < 0 ? -1 : H5Fcreate(name, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    if (f->h < 0) /* before any other HDF5 call clears the error stack */
+        rc = fapl < 0 ? ckpt_errcode() : h5_error("cannot create data file", f->path);
     if (fapl >= 0)
         H5Pclose(fapl);
-    if (f->h < 0)
-        rc = fapl < 0 ? ckpt_errcode() : h5_error("cannot create data file", f->path);
     ckpt_h5_unlock();
     if (rc) {
         ckpt_sys_close(f->dirfd);
@@ -405,12 +405,13 @@ int ckpt_io_open_read(int dirfd, const char *name, const char *display, int writ
     ckpt_h5_lock();
     hid_t fapl = ckpt_h5_data_fapl(dirfd);
     hid_t f = fapl < 0 ? -1 : H5Fopen(name, H5F_ACC_RDONLY, fapl);
+    char detail[400] = "";
+    if (f < 0) /* before any other HDF5 call clears the error stack */
+        ckpt_error_hdf5_detail(detail, sizeof detail);
     if (fapl >= 0)
         H5Pclose(fapl);
     int rc = CKPT_OK;
     if (f < 0) {
-        char detail[400];
-        ckpt_error_hdf5_detail(detail, sizeof detail);
         if (strstr(detail, "Too many open files") || strstr(detail, "EMFILE"))
             rc = ckpt_error(CKPT_EIO,
                             "cannot open data file '%s': out of file descriptors (Too many open files; this reader "
@@ -464,9 +465,14 @@ static int hard_links_only(hid_t file, const char *dataset, const char *display)
         memcpy(prefix, dataset, i);
         prefix[i] = '\0';
         H5L_info_t li;
-        if (H5Lexists(file, prefix, H5P_DEFAULT) <= 0 || H5Lget_info(file, prefix, &li, H5P_DEFAULT) < 0)
-            return ckpt_error(CKPT_ECORRUPT, "dataset '%s' is missing from data file '%s' (no '%s')", dataset, display,
-                              prefix);
+        htri_t ex = H5Lexists(file, prefix, H5P_DEFAULT);
+        if (ex <= 0 || H5Lget_info(file, prefix, &li, H5P_DEFAULT) < 0) {
+            char detail[400];
+            ckpt_error_hdf5_detail(detail, sizeof detail);
+            return ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT),
+                              "dataset '%s' %s data file '%s' (no '%s')%s", dataset,
+                              ex == 0 ? "is missing from" : "cannot be looked up in", display, prefix, detail);
+        }
         if (li.type != H5L_TYPE_HARD)
             return ckpt_error(CKPT_ECORRUPT,
                               "data file '%s': '%s' is a%s link, not an object of the file: links out of a data file "
@@ -520,11 +526,13 @@ int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, c
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     H5Pset_chunk_cache(dapl, 0, 0, 1.0);
     hid_t ds = H5Dopen2(file, dataset, dapl), fs = -1;
+    char detail[400] = "";
+    if (ds < 0) /* before another HDF5 call clears the error stack */
+        ckpt_error_hdf5_detail(detail, sizeof detail);
     H5Pclose(dapl);
     if (ds < 0) {
-        char detail[300];
-        ckpt_error_hdf5_detail(detail, sizeof detail);
-        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' is missing from data file '%s'%s", dataset, display, detail);
+        rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT), "dataset '%s' of data file '%s' cannot be "
+                        "opened%s", dataset, display, detail);
         goto out;
     }
     fs = H5Dget_space(ds);
@@ -559,15 +567,23 @@ int ckpt_io_open_checksums(hid_t file, const char *display, hid_t *out, int64_t 
     int rc = CKPT_OK;
     H5O_info_t oi;
     hid_t d = -1, sp = -1, ft = -1;
-    if (H5Lexists(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT) <= 0) {
-        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s' has no checksum table (%s)", display, CKPT_CHECKSUM_TABLE);
+    htri_t ex = H5Lexists(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT);
+    if (ex <= 0) {
+        char detail[400];
+        ckpt_error_hdf5_detail(detail, sizeof detail);
+        rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT), "data file '%s' %s (%s)%s", display,
+                        ex == 0 ? "has no checksum table" : "cannot be read for its checksum table", CKPT_CHECKSUM_TABLE,
+                        detail);
         goto out;
     }
     if ((rc = hard_links_only(file, CKPT_CHECKSUM_TABLE, display)) != CKPT_OK)
         goto out;
     if (H5Oget_info_by_name(file, CKPT_CHECKSUM_TABLE, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET ||
         (d = H5Dopen2(file, CKPT_CHECKSUM_TABLE, H5P_DEFAULT)) < 0) {
-        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s' has no checksum table (%s)", display, CKPT_CHECKSUM_TABLE);
+        char detail[400];
+        ckpt_error_hdf5_detail(detail, sizeof detail);
+        rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT), "data file '%s': its checksum table (%s) "
+                        "cannot be opened%s", display, CKPT_CHECKSUM_TABLE, detail);
         goto out;
     }
     if ((rc = storage_inside(d, CKPT_CHECKSUM_TABLE, display)) != CKPT_OK)
@@ -606,9 +622,13 @@ int ckpt_io_read_checksums(hid_t sums, int64_t len, int64_t first, int64_t n, ui
     hsize_t start = (hsize_t)first, count = (hsize_t)n;
     hid_t fs = H5Dget_space(sums), ms = H5Screate_simple(1, &count, NULL);
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
-    int rc = H5Dread(sums, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, out) < 0
-                 ? ckpt_error(CKPT_ECORRUPT, "cannot read the checksum table of data file '%s'", display)
-                 : CKPT_OK;
+    int rc = CKPT_OK;
+    if (H5Dread(sums, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, out) < 0) {
+        char detail[400];
+        ckpt_error_hdf5_detail(detail, sizeof detail);
+        rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT),
+                        "cannot read the checksum table of data file '%s'%s", display, detail);
+    }
     H5Sclose(ms);
     H5Sclose(fs);
     ckpt_h5_unlock();
@@ -618,10 +638,13 @@ int ckpt_io_read_checksums(hid_t sums, int64_t len, int64_t first, int64_t n, ui
 int ckpt_io_box_first_piece(hid_t ds, const char *dataset, const char *display, int64_t *out)
 {
     ckpt_h5_lock();
-    int rc = ckpt_h5_read_attr_i64(ds, "first_piece", out) < 0 || *out < 0
-                 ? ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' has no valid first_piece attribute", dataset,
-                              display)
-                 : CKPT_OK;
+    int rc = CKPT_OK;
+    if (ckpt_h5_read_attr_i64(ds, "first_piece", out) < 0 || *out < 0) {
+        char detail[400];
+        ckpt_error_hdf5_detail(detail, sizeof detail);
+        rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT),
+                        "dataset '%s' of data file '%s' has no valid first_piece attribute%s", dataset, display, detail);
+    }
     ckpt_h5_unlock();
     return rc;
 }
@@ -645,10 +668,11 @@ int ckpt_io_read_region(hid_t ds, const char *dataset, ckpt_dtype dtype, const c
         ms = H5Screate(H5S_SCALAR);
     }
     if (H5Dread(ds, ckpt_h5_type(dtype), ms, fs, H5P_DEFAULT, buf) < 0) {
-        char detail[300];
+        char detail[400];
         ckpt_error_hdf5_detail(detail, sizeof detail);
-        rc = ckpt_error(CKPT_ECORRUPT, "cannot read dataset '%s' of data file '%s' (truncated or damaged)%s",
-                        dataset, display, detail);
+        int st = ckpt_h5_failure_status(detail, CKPT_ECORRUPT);
+        rc = ckpt_error(st, "cannot read dataset '%s' of data file '%s'%s%s", dataset, display,
+                        st == CKPT_ECORRUPT ? " (truncated or damaged)" : "", detail);
     }
     H5Sclose(ms);
     H5Sclose(fs);

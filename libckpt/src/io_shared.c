@@ -3,6 +3,7 @@
 #include "codec_zstd.h"
 #include "dtype.h"
 #include "error.h"
+#include "fault.h"
 #include "h5util.h"
 #include "piece.h"
 
@@ -59,6 +60,14 @@ void ckpt_shared_chunk(int ndim, const int64_t *shape, size_t esize, const ckpt_
         chunk[d] = d < pc.dim ? 1 : d == pc.dim ? len : cell[d];
 }
 
+void ckpt_io_mpiio_fault(const char *what, const char *path, int *rc)
+{
+    ckpt_fault_action a = ckpt_fault_next(CKPT_IO_MPIIO, path);
+    if (a.err && *rc == CKPT_OK)
+        *rc = ckpt_error(CKPT_EIO, "%s '%s' failed: %s (injected: CKPT_FAULT mpiio)", what, path, strerror(a.err));
+    ckpt_fault_after(&a);
+}
+
 static int h5fail(const char *what, const char *path)
 {
     char detail[300];
@@ -86,10 +95,20 @@ int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tens
         H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     }
     f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-    if (f < 0) {
+    if (f < 0)
         rc = h5fail("cannot create shared data file", path);
+    if (parallel) { /* a create that failed on some ranks only: nobody goes on into the collectives */
+        int bad = f < 0, anybad = bad;
+        MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, comm);
+        if (anybad && rc == CKPT_OK)
+            rc = ckpt_error(CKPT_EIO, "another rank could not create shared data file '%s'", path);
+        if (anybad)
+            goto out;
+    } else if (f < 0) {
         goto out;
     }
+    if (parallel)
+        ckpt_io_mpiio_fault("creating shared data file", path, &rc);
     /* keep every rank in the same sequence of collective calls even after a local error */
     for (int64_t t = 0; t < nt; t++) {
         const ckpt_shared_tensor *st = &tensors[t];
@@ -145,6 +164,8 @@ int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tens
                 rc = h5fail("cannot write (collectively) to", path);
                 ckpt_error_prefix("tensor '%s': ", st->name);
             }
+            if (parallel)
+                ckpt_io_mpiio_fault("collective write to", path, &rc);
             H5Sclose(ms);
             H5Sclose(fs);
         }
@@ -164,11 +185,16 @@ int ckpt_io_write_shared(MPI_Comm comm, const char *path, const ckpt_shared_tens
         if (rc == CKPT_OK)
             rc = crc;
     }
-    if (rc == CKPT_OK && do_fsync && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
+    /* collective: every rank flushes, also after a local failure */
+    if (do_fsync && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 && rc == CKPT_OK)
         rc = h5fail("cannot flush", path);
+    if (parallel && do_fsync)
+        ckpt_io_mpiio_fault("flushing", path, &rc);
 out:
     if (f >= 0 && H5Fclose(f) < 0 && rc == CKPT_OK)
         rc = h5fail("cannot close", path);
+    if (f >= 0 && parallel)
+        ckpt_io_mpiio_fault("closing", path, &rc);
     H5Pclose(lcpl);
     H5Pclose(dxpl);
     H5Pclose(fapl);
@@ -176,7 +202,7 @@ out:
     if (rc == CKPT_OK && do_fsync && rank == 0) {
         int err = ckpt_fsync_path(path);
         if (err)
-            rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed", path);
+            rc = ckpt_error(CKPT_EIO, "fsync of '%s' failed: %s", path, strerror(-err));
     }
     return rc;
 }

@@ -19,6 +19,10 @@ typedef struct ckpt_shared_tensor {
     int rounds;                   /* most boxes of this tensor any one rank writes */
 } ckpt_shared_tensor;
 
+/* After a collective HDF5 call on an MPI-IO file: the fault layer's mpiio point (fault.h) may
+ * report the call failed (it was made). Sets *rc (when still CKPT_OK) naming `what` and path. */
+void ckpt_io_mpiio_fault(const char *what, const char *path, int *rc);
+
 /* Chooses chunk dims for a tensor whose saved boxes are `boxes` (n of them) -- or, for a regular
  * grid, whose cells are `cell` (boxes NULL) -- : the largest cell that divides every box boundary,
  * cut down to at most piece_bytes along the outer dims. */

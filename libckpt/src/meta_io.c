@@ -6,6 +6,8 @@
 #include "error.h"
 #include "h5util.h"
 #include "name.h"
+#include "sysio.h"
+#include "vfd.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -198,6 +200,7 @@ int ckpt_index_write(const ckpt_index *ix, const char *path)
     rec_box *rb = calloc((size_t)ix->nrows + 1, sizeof *rb);
     rec_group *rg = calloc((size_t)ix->ngroups + 1, sizeof *rg);
     hid_t f = -1, g = -1, str = -1, tt = -1, bt = -1, gt = -1;
+    int dirfd = -1;
     if (!rt || !rb || !rg) {
         rc = ckpt_error(CKPT_ENOMEM, "out of memory writing the index");
         goto out;
@@ -235,9 +238,29 @@ int ckpt_index_write(const ckpt_index *ix, const char *path)
         rg[i].nranks = ix->groups[i].nranks;
         rg[i].group = ix->groups[i].group;
     }
-    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        goto h5fail;
+    /* through the library's driver, inside the (temporary) directory: counted, fault-injectable,
+     * and a full disk reported by the close */
+    {
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        dirfd = ckpt_sys_open_dir(dir[0] ? dir : "/", 1);
+        if (dirfd < 0) {
+            rc = ckpt_error(CKPT_EIO, "cannot write index file '%s': %s", path, strerror(-dirfd));
+            goto out;
+        }
+        hid_t fapl = ckpt_vfd_fapl(dirfd);
+        f = fapl < 0 ? -1 : H5Fcreate(slash ? slash + 1 : path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        if (f < 0) { /* before another HDF5 call clears the error stack */
+            char detail[300];
+            ckpt_error_hdf5_detail(detail, sizeof detail);
+            rc = ckpt_error(CKPT_EIO, "cannot write index file '%s'%s", path, detail);
+        }
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        if (f < 0)
+            goto out;
+    }
     if (ckpt_h5_attr_str(f, "format", "ckpt") < 0 || ckpt_h5_attr_i64(f, "format_version", CKPT_FORMAT_VERSION) < 0 ||
         ckpt_h5_attr_str(f, "library_version", ix->library_version) < 0 ||
         ckpt_h5_attr_str(f, "layout", ckpt_layout_name(ix->layout)) < 0 ||
@@ -258,11 +281,15 @@ int ckpt_index_write(const ckpt_index *ix, const char *path)
         rc = CKPT_EIO;
         goto out;
     }
-    if (H5Fclose(f) < 0) {
+    {
+        char why[600];
+        int crc = ckpt_h5_close_file(f, why, sizeof why);
         f = -1;
-        goto h5fail;
+        if (crc < 0) {
+            rc = ckpt_error(CKPT_EIO, "cannot write index file '%s'%s", path, why);
+            goto out;
+        }
     }
-    f = -1;
     goto out;
 h5fail : {
     char detail[300];
@@ -275,7 +302,10 @@ out:
     if (tt >= 0) H5Tclose(tt);
     if (str >= 0) H5Tclose(str);
     if (g >= 0) H5Gclose(g);
-    if (f >= 0) H5Fclose(f);
+    if (f >= 0)
+        ckpt_h5_close_file(f, NULL, 0);
+    if (dirfd >= 0)
+        ckpt_sys_close(dirfd);
     free(rt);
     free(rb);
     free(rg);

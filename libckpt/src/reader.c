@@ -480,10 +480,12 @@ static void *zread_worker(void *arg)
         if (rc == CKPT_OK) {
             ckpt_h5_lock();
             if (H5Dget_chunk_storage_size(io->ds, off, &size) < 0 || size == 0) {
-                rc = ckpt_error(CKPT_ECORRUPT,
-                                "tensor '%s': cannot read dataset '%s' of data file '%s' (truncated or damaged): "
-                                "the chunk of piece %lld is missing", t->name, io->dataset, io->display,
-                                (long long)zp->k);
+                char detail[400];
+                ckpt_error_hdf5_detail(detail, sizeof detail);
+                rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT),
+                                "tensor '%s': cannot read dataset '%s' of data file '%s': the chunk of piece %lld is "
+                                "missing (truncated or damaged)%s", t->name, io->dataset, io->display,
+                                (long long)zp->k, detail);
             } else if (size > (hsize_t)ckpt_codec_zstd_chunk_bound(z->chunk_bytes) + 64) {
                 rc = ckpt_error(CKPT_ECORRUPT,
                                 "tensor '%s': dataset '%s' of data file '%s' is damaged: the chunk of piece %lld "
@@ -498,11 +500,13 @@ static void *zread_worker(void *arg)
                     cap = size;
                 }
             }
-            if (rc == CKPT_OK && H5Dread_chunk(io->ds, H5P_DEFAULT, off, &mask, comp) < 0)
-                rc = ckpt_error(CKPT_ECORRUPT,
-                                "tensor '%s': cannot read dataset '%s' of data file '%s' (truncated or damaged): "
-                                "the chunk of piece %lld cannot be read", t->name, io->dataset, io->display,
-                                (long long)zp->k);
+            if (rc == CKPT_OK && H5Dread_chunk(io->ds, H5P_DEFAULT, off, &mask, comp) < 0) {
+                char detail[400];
+                ckpt_error_hdf5_detail(detail, sizeof detail);
+                rc = ckpt_error(ckpt_h5_failure_status(detail, CKPT_ECORRUPT),
+                                "tensor '%s': cannot read dataset '%s' of data file '%s': the chunk of piece %lld "
+                                "cannot be read%s", t->name, io->dataset, io->display, (long long)zp->k, detail);
+            }
             ckpt_h5_unlock();
         }
         size_t n = (size_t)ckpt_box_volume(&zp->piece) * es;

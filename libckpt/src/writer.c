@@ -486,18 +486,18 @@ static int open_data_file(int64_t id, hid_t *out, void *arg)
         *out = H5Fopen(name, H5F_ACC_RDWR, fapl);
     else
         *out = H5Fcreate(name, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    char detail[400] = "";
+    if (*out < 0) /* before another HDF5 call clears the error stack */
+        ckpt_error_hdf5_detail(detail, sizeof detail);
     if (fapl >= 0)
         H5Pclose(fapl);
     int rc = CKPT_OK;
-    if (*out < 0 && ckpt_fc_out_of_descriptors())
-        rc = ckpt_error(CKPT_EIO, "cannot open data file '%s': out of file descriptors (%s; this writer keeps at "
-                        "most %d files open: lower CKPT_MAX_OPEN_FILES or raise ulimit -n)", fpath, strerror(errno),
+    if (*out < 0 && (strstr(detail, "Too many open files") || strstr(detail, "EMFILE")))
+        rc = ckpt_error(CKPT_EIO, "cannot open data file '%s': out of file descriptors (Too many open files; this "
+                        "writer keeps at most %d files open: lower CKPT_MAX_OPEN_FILES or raise ulimit -n)", fpath,
                         w->fc.cap);
-    else if (*out < 0) {
-        char detail[300];
-        ckpt_error_hdf5_detail(detail, sizeof detail);
+    else if (*out < 0)
         rc = ckpt_error(CKPT_EIO, "cannot %s data file '%s'%s", f->created ? "reopen" : "create", fpath, detail);
-    }
     ckpt_h5_unlock();
     if (rc == CKPT_OK)
         f->created = 1;
