@@ -9,6 +9,7 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev             # MPI
   libzstd-dev libxxhash-dev              # compression, checksums
   libcmocka-dev                          # unit tests
+  libjansson-dev                         # JSON of the interchange formats (formats/: safetensors)
   libopenblas-dev                        # trainer matmuls
   python3 python3-h5py python3-numpy python3-xxhash  # the suite reads checkpoints with plain h5py
   fortunes fortunes-min                  # the default training corpus (real text, from Debian)

@@ -1,0 +1,53 @@
+/* internal.h -- what the modules of ckpt_formats share and do not export. */
+#ifndef CKPTFMT_INTERNAL_H
+#define CKPTFMT_INTERNAL_H
+
+#include "ckptfmt.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* json_file.c: a JSON document from a file of at most max_bytes (duplicate keys refused), and to
+ * a new file (written, fsynced, closed). Messages name the file, the line and the column. */
+int read_json_file(const char *path, size_t max_bytes, json_t **out);
+int write_json_file(json_t *doc, const char *path, size_t flags);
+
+/* gpt2_config.c: ckptfmt_gpt2_config_check plus what the trainer's model code computes (byte
+ * vocabulary of at least 256, LayerNorm epsilon 1e-5). */
+int gpt2_config_trainer_check(const ckptfmt_gpt2_config *c);
+
+/* safetensors_dtype.c: bytes of n elements of d; 0 with *ok = 0 on overflow or a partial byte. */
+uint64_t st_nbytes(ckptfmt_st_dtype d, uint64_t n, int *ok);
+
+/* model_dir.c: where the safetensors of a model are. `src` is a .safetensors file, an index.json
+ * or a directory holding model.safetensors.index.json or model.safetensors; *files gets the
+ * shard paths (one for a single file), *dir the directory (for config.json). Free with
+ * model_files_free. */
+typedef struct model_files {
+    char *dir;
+    char **paths;
+    int n;
+    ckptfmt_st_index *index; /* NULL for a single file */
+} model_files;
+int model_files_find(const char *src, model_files *out);
+void model_files_free(model_files *m);
+
+/* A set of open safetensors files seen as one: tensor name -> (file, index). */
+typedef struct model_set {
+    model_files files;
+    ckptfmt_st_file **f; /* [files.n] */
+    int total;           /* tensors over all files */
+} model_set;
+int model_set_open(const char *src, model_set *out);
+void model_set_close(model_set *s);
+/* The file and tensor index of `name`; CKPTFMT_ENOTFOUND when no file holds it. */
+int model_set_find(const model_set *s, const char *name, ckptfmt_st_file **file, int *i);
+
+/* dirs.c: directories built under a temporary name beside their destination. */
+int tmpdir_create(const char *dest, char *tmp, size_t len);
+int tmpdir_commit(const char *tmp, const char *dest, int do_fsync);
+void tmpdir_remove(const char *tmp);
+int fsync_path(const char *path, int is_dir);
+
+#endif
