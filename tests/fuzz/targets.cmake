@@ -1,7 +1,10 @@
 # The fuzz targets: one line each, read by both builds (tests/fuzz/CMakeLists.txt: replay of the
 # corpus under the main compiler + ASan/UBSan; tests/fuzz/clang/: libFuzzer under clang).
-#   ckpt_fuzz(<name> SOURCES <files relative to the repository root> [LIBCKPT] [PKGS <pkg-config modules>])
+#   ckpt_fuzz(<name> SOURCES <files relative to the repository root> [LIBCKPT] [PKGS <pkg-config modules>]
+#             [INCLUDES <include directories relative to the repository root>])
 # fuzz_<name>.c defines LLVMFuzzerTestOneInput; corpus/<name>/ holds its committed seeds and
 # regressions/<name>/ every input that once crashed it (both replayed by fuzz.replay.<name>).
 # LIBCKPT links a sanitized static build of libckpt (internal symbols visible).
 ckpt_fuzz(zstd_chunk SOURCES tests/fuzz/fuzz_zstd_chunk.c LIBCKPT)
+ckpt_fuzz(safetensors SOURCES tests/fuzz/fuzz_safetensors.c formats/src/safetensors_read.c
+  formats/src/safetensors_dtype.c formats/src/error.c LIBCKPT PKGS jansson INCLUDES formats/include formats/src)
