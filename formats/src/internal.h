@@ -44,6 +44,11 @@ void model_set_close(model_set *s);
 /* The file and tensor index of `name`; CKPTFMT_ENOTFOUND when no file holds it. */
 int model_set_find(const model_set *s, const char *name, ckptfmt_st_file **file, int *i);
 
+/* transpose.c: columns [c0, c1) of the rows x cols matrix src, transposed into dst ((c1 - c0) rows
+ * of `rows` elements). */
+void transpose_band(void *dst, const void *src, int64_t rows, int64_t cols, int64_t c0, int64_t c1,
+                    size_t elem_size);
+
 /* dirs.c: directories built under a temporary name beside their destination. */
 int tmpdir_create(const char *dest, char *tmp, size_t len);
 int tmpdir_commit(const char *tmp, const char *dest, int do_fsync);
