@@ -10,7 +10,8 @@
  *                             the transposition rule, weights in the trainer's layout from any source
  *   3. safetensors            dtypes, writer, strict reader, model.safetensors.index.json
  *   4. conversions            checkpoint -> safetensors model directory, safetensors -> checkpoint
- *   (5. GGUF: added by the GGUF module)
+ *   5. GGUF                   value and ggml types, q8_0/f16 codecs, writer, strict reader, the
+ *                             checkpoint -> GGUF export (llama.cpp's gpt2)
  *
  * Everything read from disk is untrusted: sizes and counts are validated before anything is
  * allocated, arithmetic is overflow-checked, and every refusal is a status with a message naming
@@ -460,6 +461,271 @@ typedef struct ckptfmt_import_result {
  */
 int ckptfmt_import_safetensors(const char *src, const char *out, const ckptfmt_import_options *o,
                                ckptfmt_import_result *res);
+
+/* ------------------------------------------------------------------------- */
+/* 5. GGUF                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * GGUF version 3 (github.com/ggerganov/ggml, docs/gguf.md), little-endian:
+ *   u32 magic "GGUF" | u32 version | u64 tensor_count | u64 kv_count
+ *   kv_count x  { string key | u32 value type | value }
+ *   tensor_count x { string name | u32 n_dims | u64 ne[n_dims] | u32 ggml type | u64 offset }
+ *   padding to general.alignment (default 32), then the tensor data; each tensor's offset is
+ *   relative to the data start and a multiple of the alignment.
+ * A string is a u64 byte length and that many UTF-8 bytes (no NUL). An array is a u32 element type,
+ * a u64 count and the elements. ne[0] is the fastest dimension: a row-major [rows, cols] matrix
+ * has ne = [cols, rows].
+ */
+
+/* Value types of the key-value section. */
+typedef enum ckptfmt_gguf_type {
+    CKPTFMT_GGUF_UINT8 = 0,
+    CKPTFMT_GGUF_INT8 = 1,
+    CKPTFMT_GGUF_UINT16 = 2,
+    CKPTFMT_GGUF_INT16 = 3,
+    CKPTFMT_GGUF_UINT32 = 4,
+    CKPTFMT_GGUF_INT32 = 5,
+    CKPTFMT_GGUF_FLOAT32 = 6,
+    CKPTFMT_GGUF_BOOL = 7,
+    CKPTFMT_GGUF_STRING = 8,
+    CKPTFMT_GGUF_ARRAY = 9,
+    CKPTFMT_GGUF_UINT64 = 10,
+    CKPTFMT_GGUF_INT64 = 11,
+    CKPTFMT_GGUF_FLOAT64 = 12,
+    CKPTFMT_GGUF_TYPE_COUNT = 13
+} ckptfmt_gguf_type;
+
+/* "UINT8", ..., "FLOAT64"; NULL out of range. */
+const char *ckptfmt_gguf_type_name(ckptfmt_gguf_type t);
+/* Bytes of a scalar value type (1..8), 0 for STRING, ARRAY or out of range. */
+size_t ckptfmt_gguf_type_size(ckptfmt_gguf_type t);
+
+/* ggml tensor types (the numbering of ggml.h). The reader knows the block geometry of all of
+ * them; the encoder writes F32, F16, BF16 and Q8_0. */
+typedef enum ckptfmt_ggml_type {
+    CKPTFMT_GGML_F32 = 0,
+    CKPTFMT_GGML_F16 = 1,
+    CKPTFMT_GGML_Q4_0 = 2,
+    CKPTFMT_GGML_Q4_1 = 3,
+    CKPTFMT_GGML_Q5_0 = 6,
+    CKPTFMT_GGML_Q5_1 = 7,
+    CKPTFMT_GGML_Q8_0 = 8,
+    CKPTFMT_GGML_Q8_1 = 9,
+    CKPTFMT_GGML_Q2_K = 10,
+    CKPTFMT_GGML_Q3_K = 11,
+    CKPTFMT_GGML_Q4_K = 12,
+    CKPTFMT_GGML_Q5_K = 13,
+    CKPTFMT_GGML_Q6_K = 14,
+    CKPTFMT_GGML_Q8_K = 15,
+    CKPTFMT_GGML_IQ2_XXS = 16,
+    CKPTFMT_GGML_IQ2_XS = 17,
+    CKPTFMT_GGML_IQ3_XXS = 18,
+    CKPTFMT_GGML_IQ1_S = 19,
+    CKPTFMT_GGML_IQ4_NL = 20,
+    CKPTFMT_GGML_IQ3_S = 21,
+    CKPTFMT_GGML_IQ2_S = 22,
+    CKPTFMT_GGML_IQ4_XS = 23,
+    CKPTFMT_GGML_I8 = 24,
+    CKPTFMT_GGML_I16 = 25,
+    CKPTFMT_GGML_I32 = 26,
+    CKPTFMT_GGML_I64 = 27,
+    CKPTFMT_GGML_F64 = 28,
+    CKPTFMT_GGML_IQ1_M = 29,
+    CKPTFMT_GGML_BF16 = 30,
+    CKPTFMT_GGML_Q4_0_4_4 = 31,
+    CKPTFMT_GGML_Q4_0_4_8 = 32,
+    CKPTFMT_GGML_Q4_0_8_8 = 33,
+    CKPTFMT_GGML_TQ1_0 = 34,
+    CKPTFMT_GGML_TQ2_0 = 35,
+    CKPTFMT_GGML_TYPE_COUNT = 36
+} ckptfmt_ggml_type;
+
+/* Q8_0: blocks of 32 elements, each an f16 scale d followed by 32 int8 q; x = q * d. */
+#define CKPTFMT_Q8_0_BLOCK 32
+#define CKPTFMT_Q8_0_BYTES 34
+
+/* The type's name ("F32", "Q8_0", ...), elements per block and bytes per block. CKPTFMT_EINVAL
+ * for a number ggml does not define (4, 5 and >= 36). Any output pointer may be NULL. */
+int ckptfmt_ggml_type_info(ckptfmt_ggml_type t, const char **name, int *block, int *block_bytes);
+/* Parses "f32", "F16", "q8_0", ... (case-insensitive). CKPTFMT_ENOTFOUND when unknown. */
+int ckptfmt_ggml_type_from_name(const char *name, ckptfmt_ggml_type *out);
+/* Bytes of n elements of t; CKPTFMT_EMALFORMED when n is not a whole number of blocks or the
+ * size overflows 64 bits. */
+int ckptfmt_ggml_nbytes(ckptfmt_ggml_type t, uint64_t n, uint64_t *bytes);
+
+/* Encodes n floats as t (F32, F16 and BF16 rounded to nearest even, Q8_0 exactly as ggml's
+ * reference quantize_row_q8_0: d = max|x| / 127, q = round-half-away(x / d) computed with
+ * 1/d in f32, d stored as f16). dst holds ckptfmt_ggml_nbytes(t, n). CKPTFMT_EUNSUPPORTED for
+ * other types, CKPTFMT_EINVAL when n is not a whole number of blocks. */
+int ckptfmt_ggml_encode(ckptfmt_ggml_type t, const float *src, uint64_t n, void *dst);
+/* The inverse (F32, F16, BF16, Q8_0 to f32). */
+int ckptfmt_ggml_decode(ckptfmt_ggml_type t, const void *src, uint64_t n, float *dst);
+
+/* A scalar key value: `type` selects the member (u for UINT*, i for INT*, f for FLOAT*, b for
+ * BOOL). */
+typedef struct ckptfmt_gguf_value {
+    ckptfmt_gguf_type type;
+    union {
+        uint64_t u;
+        int64_t i;
+        double f;
+        int b;
+    };
+} ckptfmt_gguf_value;
+
+/* The byte-level vocabulary's token for byte b (0..255), as GPT-2's byte-to-unicode table
+ * writes it: printable bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for themselves as the
+ * code point of the same value, every other byte for code point 256 + its rank among them
+ * (space is U+0120 'Ġ', newline U+010A 'Ċ'). Returns the NUL-terminated UTF-8 string (static). */
+const char *ckptfmt_gguf_byte_token(int b);
+
+/* -- writer: set keys and declare tensors, begin (the header is written), then the data of each
+ *    tensor in declaration order. The writer writes one file at the path it is given; atomic
+ *    placement (temporary name + rename) is the caller's. */
+typedef struct ckptfmt_gguf_writer ckptfmt_gguf_writer;
+
+int ckptfmt_gguf_writer_create(ckptfmt_gguf_writer **out);
+void ckptfmt_gguf_writer_free(ckptfmt_gguf_writer *w);
+
+/* Keys are 1..65535 bytes of printable ASCII, unique; values are copied. general.alignment is
+ * set by the writer (32 unless ckptfmt_gguf_writer_set_alignment says otherwise). */
+int ckptfmt_gguf_writer_set(ckptfmt_gguf_writer *w, const char *key, ckptfmt_gguf_value v);
+int ckptfmt_gguf_writer_set_string(ckptfmt_gguf_writer *w, const char *key, const char *value);
+/* An array of n scalars of elem_type, given as a C array of that type (uint8_t, int8_t, ...,
+ * float, double; bool as uint8_t 0/1). n may be 0. */
+int ckptfmt_gguf_writer_set_array(ckptfmt_gguf_writer *w, const char *key, ckptfmt_gguf_type elem_type,
+                                  uint64_t n, const void *elems);
+/* An array of n strings (valid UTF-8 each). n may be 0 (an empty array of STRING). */
+int ckptfmt_gguf_writer_set_string_array(ckptfmt_gguf_writer *w, const char *key, uint64_t n,
+                                         const char *const *strs);
+/* A power of two, 8..65536 (default 32). Before begin. */
+int ckptfmt_gguf_writer_set_alignment(ckptfmt_gguf_writer *w, uint32_t alignment);
+
+/* Declares a tensor: name 1..63 bytes (ggml's limit), unique; 1..4 dims ne[0..n_dims-1] >= 1,
+ * ne[0] a multiple of the type's block. */
+int ckptfmt_gguf_writer_add_tensor(ckptfmt_gguf_writer *w, const char *name, ckptfmt_ggml_type type,
+                                   int n_dims, const uint64_t *ne);
+/* Creates `path` (O_EXCL: CKPTFMT_EEXIST when it exists) and writes header, key values and tensor
+ * infos, offsets padded to the alignment. */
+int ckptfmt_gguf_writer_begin(ckptfmt_gguf_writer *w, const char *path);
+/* Appends n bytes of tensor data in declaration order (a call may span tensors); the padding
+ * between tensors is inserted by the writer. More bytes than declared is CKPTFMT_EINVAL. */
+int ckptfmt_gguf_writer_write(ckptfmt_gguf_writer *w, const void *data, size_t n);
+/* Bytes of the file once complete (valid after begin). */
+uint64_t ckptfmt_gguf_writer_file_size(const ckptfmt_gguf_writer *w);
+/* Checks every tensor is complete, pads the file to the alignment, optionally fsyncs, closes.
+ * A writer freed before finish removes its file. */
+int ckptfmt_gguf_writer_finish(ckptfmt_gguf_writer *w, int do_fsync);
+
+/* -- strict reader */
+typedef struct ckptfmt_gguf_file ckptfmt_gguf_file;
+
+typedef struct ckptfmt_gguf_kv {
+    const char *key;               /* NUL-terminated copy */
+    ckptfmt_gguf_type type;
+    ckptfmt_gguf_type array_type;  /* ARRAY: the element type */
+    uint64_t array_len;            /* ARRAY: the count */
+} ckptfmt_gguf_kv;
+
+#define CKPTFMT_GGUF_MAX_DIMS 4
+
+typedef struct ckptfmt_gguf_tensor {
+    const char *name;              /* NUL-terminated copy */
+    ckptfmt_ggml_type type;
+    int n_dims;
+    uint64_t ne[CKPTFMT_GGUF_MAX_DIMS]; /* 1 beyond n_dims */
+    uint64_t offset;               /* relative to the data start */
+    uint64_t nbytes;
+} ckptfmt_gguf_tensor;
+
+/*
+ * Opens a GGUF file (mapped read-only) and validates it. Refusals (CKPTFMT_EMALFORMED unless said
+ * otherwise), each naming the file, the field and its byte offset: shorter than its header; bad
+ * magic; a version other than 2 or 3 (CKPTFMT_EUNSUPPORTED); any string, array or count that
+ * reaches past the end of the file; a key that is empty, longer than 65535 bytes, not printable
+ * ASCII or repeated; an unknown value type; a nested array (CKPTFMT_EUNSUPPORTED); a string that
+ * is not valid UTF-8; a BOOL other than 0 or 1; general.alignment that is not a UINT32 power of
+ * two; a tensor name that is empty, longer than 64 bytes or repeated; n_dims outside 1..4; a
+ * dimension of 0 or whose product overflows; an unknown ggml type; ne[0] not a multiple of the
+ * type's block; an offset not a multiple of the alignment; tensor data that reach past the end of
+ * the file or overlap another tensor's. Nothing is allocated before the bytes it describes have
+ * been found in the file.
+ */
+int ckptfmt_gguf_open(const char *path, ckptfmt_gguf_file **out);
+/* The same validation of a file image in memory (tests, fuzzing); `label` names it in messages.
+ * The memory must outlive the handle. */
+int ckptfmt_gguf_open_memory(const void *data, size_t size, const char *label, ckptfmt_gguf_file **out);
+void ckptfmt_gguf_close(ckptfmt_gguf_file *f);
+
+uint32_t ckptfmt_gguf_version(const ckptfmt_gguf_file *f);
+uint32_t ckptfmt_gguf_alignment(const ckptfmt_gguf_file *f);
+/* Byte offset of the data section, and the file's size. */
+uint64_t ckptfmt_gguf_data_offset(const ckptfmt_gguf_file *f);
+uint64_t ckptfmt_gguf_file_size(const ckptfmt_gguf_file *f);
+
+/* Key values, in file order. */
+int ckptfmt_gguf_num_kv(const ckptfmt_gguf_file *f);
+int ckptfmt_gguf_kv_info(const ckptfmt_gguf_file *f, int i, ckptfmt_gguf_kv *kv);
+/* CKPTFMT_ENOTFOUND when absent. */
+int ckptfmt_gguf_find_key(const ckptfmt_gguf_file *f, const char *key, int *i);
+/* A scalar value; CKPTFMT_EINVAL when kv i is a string or an array. */
+int ckptfmt_gguf_kv_scalar(const ckptfmt_gguf_file *f, int i, ckptfmt_gguf_value *v);
+/* A STRING value: pointer into the file (not NUL-terminated) and its length. */
+int ckptfmt_gguf_kv_string(const ckptfmt_gguf_file *f, int i, const char **s, uint64_t *len);
+/* Element j of an array of scalars / of strings. */
+int ckptfmt_gguf_kv_array_scalar(const ckptfmt_gguf_file *f, int i, uint64_t j, ckptfmt_gguf_value *v);
+int ckptfmt_gguf_kv_array_string(const ckptfmt_gguf_file *f, int i, uint64_t j, const char **s,
+                                 uint64_t *len);
+
+/* Tensors, in file (tensor info) order. */
+int ckptfmt_gguf_num_tensors(const ckptfmt_gguf_file *f);
+int ckptfmt_gguf_tensor_info(const ckptfmt_gguf_file *f, int i, ckptfmt_gguf_tensor *t);
+int ckptfmt_gguf_find_tensor(const ckptfmt_gguf_file *f, const char *name, int *i);
+/* Tensor i's bytes (pointer into the mapped file or the caller's memory). */
+const void *ckptfmt_gguf_tensor_data(const ckptfmt_gguf_file *f, int i);
+
+/* -- checkpoint -> GGUF (llama.cpp's "gpt2" architecture) */
+#define CKPTFMT_GGUF_OPTIONS_VERSION 1
+
+typedef struct ckptfmt_gguf_options {
+    unsigned version;            /* CKPTFMT_GGUF_OPTIONS_VERSION */
+    ckptfmt_ggml_type type;      /* F32 (default), F16 or Q8_0: the type of the 2-D weights, as
+                                    llama.cpp's converter chooses: 1-D tensors and position_embd
+                                    stay F32; Q8_0 falls back to F16 for a row that is not a whole
+                                    number of blocks */
+    const char *name;            /* general.name (NULL: "shard-train GPT-2 step N") */
+    const char *source;          /* ckpt.source (NULL: the checkpoint's path) */
+    int fsync;                   /* fsync the file and its directory before the rename; default 1 */
+    int64_t buffer_bytes;        /* the output buffer; default 4 MiB */
+    ckptfmt_progress_fn progress;
+    void *progress_user;
+} ckptfmt_gguf_options;
+
+void ckptfmt_gguf_options_init(ckptfmt_gguf_options *o);
+
+typedef struct ckptfmt_gguf_result {
+    int tensors;                 /* tensors written (the map's + output.weight) */
+    int n_type[3];               /* of them F32, F16, Q8_0 */
+    int64_t file_bytes;
+    int64_t read_bytes;          /* bytes read from the checkpoint (f32) */
+    int64_t step;                /* the checkpoint's step, -1 when it has none */
+    ckptfmt_gpt2_config config;
+} ckptfmt_gguf_result;
+
+/*
+ * Writes the GGUF file `out` from the committed shard-train checkpoint `ckpt` (any world size,
+ * layout, compression; every piece checksum-verified): general.architecture "gpt2", the gpt2.*
+ * hyperparameters, the byte-level tokenizer (tokenizer.ggml.model "gpt2", the 256 byte tokens of
+ * ckptfmt_gguf_byte_token so that token id = byte value, empty merges, token types all normal,
+ * bos/eos, add_bos_token false), the tensors of the GPT-2 map with their GGUF names in ggml
+ * dimension order, and output.weight, a copy of the tied embedding. Streams tensor by tensor:
+ * memory is the largest tensor (f32) plus the output buffer. Built under `out`.tmp-<hex> and
+ * linked into place: an existing `out` is CKPTFMT_EEXIST, nothing is left behind on failure.
+ * `res` may be NULL.
+ */
+int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_options *o,
+                        ckptfmt_gguf_result *res);
 
 #ifdef __cplusplus
 }
