@@ -13,10 +13,13 @@ static _Thread_local int code;
 
 int fmt_error(int status, const char *fmt, ...)
 {
+    /* through a copy: the arguments may be the current message itself (ckptfmt_errmsg()) */
+    char tmp[MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(msg, tmp, sizeof msg);
     code = status;
     return status;
 }

@@ -53,8 +53,9 @@ static int open_checkpoint(ckptfmt_gpt2_weights *w, const char *path)
     if (ckpt_reader_open(path, &w->r) != CKPT_OK)
         return fmt_error(CKPTFMT_ECKPT, "%s", ckpt_errmsg());
     int s = ckptfmt_gpt2_config_from_attrs(ckpt_reader_attrs(w->r), &w->cfg);
-    if (s != CKPTFMT_OK)
-        return fmt_error_prefix("checkpoint '%s': ", path);
+    if (s != CKPTFMT_OK) /* a checkpoint, but not of shard-train's GPT-2 */
+        return fmt_error(s == CKPTFMT_ENOTFOUND ? CKPTFMT_EUNSUPPORTED : s, "checkpoint '%s': %s", path,
+                         ckptfmt_errmsg());
     if ((s = gpt2_config_trainer_check(&w->cfg)) != CKPTFMT_OK)
         return fmt_error_prefix("checkpoint '%s': ", path);
     int64_t step;
