@@ -23,7 +23,7 @@ typedef struct bytes {
 
 static void put(bytes *b, const void *src, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0)
         return;
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -238,10 +238,11 @@ int ckptfmt_gguf_writer_set(ckptfmt_gguf_writer *w, const char *key, ckptfmt_ggu
     if (!e)
         return ckptfmt_errcode();
     int s = put_scalar(&e->val, key, v);
-    if (s != CKPTFMT_OK) {
-        e->val.failed = 1;
-        kv_done(w, e);
-        return fmt_error(s, "GGUF key '%s': value out of range for %s", key, ckptfmt_gguf_type_name(v.type));
+    if (s != CKPTFMT_OK) { /* drop the entry, keep put_scalar's message */
+        free(e->key);
+        free(e->val.p);
+        w->nkv--;
+        return s;
     }
     return kv_done(w, e);
 }
