@@ -1,6 +1,7 @@
 /* Checkpoint -> Hugging Face style safetensors model directory, streamed tensor by tensor: each
  * tensor is read whole (checksums verified) into one reused buffer, transposed and converted in
- * output-buffer-sized chunks, and written where the header puts it. */
+ * output-buffer-sized chunks, and written where the header puts it by a writer thread while the
+ * next chunk is made (write_queue.c). */
 #include "error.h"
 #include "internal.h"
 
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 
 #define DEFAULT_BUFFER (4LL << 20)
+#define QUEUE_BUFFERS 3
 
 void ckptfmt_export_options_init(ckptfmt_export_options *o)
 {
@@ -44,8 +46,9 @@ typedef struct exporter {
     char tmp[4096];
     void *in;             /* one whole tensor, source dtype */
     size_t in_cap;
-    void *tbuf, *cbuf;    /* transposed chunk (source dtype), converted chunk */
+    void *tbuf;           /* a transposed chunk before conversion */
     size_t buf_bytes;
+    write_queue *q;       /* output chunks, written by its thread */
     int64_t done, total;  /* bytes written, to write */
     ckptfmt_export_result res;
 } exporter;
@@ -154,10 +157,9 @@ static int plan_shards(exporter *x)
     x->buf_bytes = (size_t)x->o->buffer_bytes;
     x->in = malloc(x->in_cap);
     x->tbuf = malloc(x->buf_bytes);
-    x->cbuf = malloc(x->buf_bytes);
-    if (!x->in || !x->tbuf || !x->cbuf)
+    if (!x->in || !x->tbuf)
         return fmt_error(CKPTFMT_ENOMEM, "out of memory for a %zu-byte tensor buffer", x->in_cap);
-    return CKPTFMT_OK;
+    return wq_create(x->buf_bytes, QUEUE_BUFFERS, x->o->fsync, &x->q);
 }
 
 static void shard_name(const exporter *x, int k, char *buf, size_t len)
@@ -175,19 +177,23 @@ static int progress(exporter *x, const char *name)
     return CKPTFMT_OK;
 }
 
-/* Writes n elements of the source dtype at src, converted to t's dtype, in buffer-sized chunks. */
+/* Hands n elements of the source dtype at src, converted to t's dtype, to the writer thread in
+ * buffer-sized chunks. */
 static int write_converted(exporter *x, ckptfmt_st_writer *w, const out_tensor *t, const void *src, int64_t n)
 {
     size_t ies = ckpt_dtype_size(t->src_dtype), oes = ckpt_dtype_size(t->dtype);
-    if (t->src_dtype == t->dtype)
-        return ckptfmt_st_writer_write(w, t->name, src, (size_t)n * ies);
     int64_t per = (int64_t)(x->buf_bytes / (oes > ies ? oes : ies));
     for (int64_t e = 0; e < n; e += per) {
         int64_t m = n - e < per ? n - e : per;
-        if (ckpt_dtype_convert(t->src_dtype, (const char *)src + (size_t)e * ies, t->dtype, x->cbuf, (size_t)m) !=
-            CKPT_OK)
+        const char *from = (const char *)src + (size_t)e * ies;
+        void *buf = wq_acquire(x->q);
+        if (t->src_dtype == t->dtype)
+            memcpy(buf, from, (size_t)m * ies);
+        else if (ckpt_dtype_convert(t->src_dtype, from, t->dtype, buf, (size_t)m) != CKPT_OK) {
+            wq_submit(x->q, w, t->name, buf, 0);
             return fmt_error(CKPTFMT_ECKPT, "tensor '%s': %s", t->src, ckpt_errmsg());
-        int s = ckptfmt_st_writer_write(w, t->name, x->cbuf, (size_t)m * oes);
+        }
+        int s = wq_submit(x->q, w, t->name, buf, (size_t)m * oes);
         if (s != CKPTFMT_OK)
             return s;
     }
@@ -204,17 +210,25 @@ static int write_tensor(exporter *x, ckptfmt_st_writer *w, const out_tensor *t)
     x->res.read_bytes += t->numel * (int64_t)ckpt_dtype_size(t->src_dtype);
     if (!t->transposed)
         return write_converted(x, w, t, x->in, t->numel);
-    /* [rows, cols] -> [cols, rows], a band of output rows at a time */
+    /* [rows, cols] -> [cols, rows], a band of output rows at a time, straight into the output
+     * buffer when no conversion follows */
     const int64_t rows = t->src_shape[0], cols = t->src_shape[1];
-    size_t ies = ckpt_dtype_size(t->src_dtype);
-    int64_t band = (int64_t)(x->buf_bytes / ies) / rows;
+    size_t ies = ckpt_dtype_size(t->src_dtype), oes = ckpt_dtype_size(t->dtype);
+    int64_t band = (int64_t)(x->buf_bytes / (oes > ies ? oes : ies)) / rows;
     if (band < 1)
         return fmt_error(CKPTFMT_EINVAL, "the %zu-byte output buffer is smaller than one %lld-element row of '%s'",
                          x->buf_bytes, (long long)rows, t->src);
     for (int64_t c0 = 0; c0 < cols; c0 += band) {
         int64_t c1 = c0 + band < cols ? c0 + band : cols;
-        transpose_band(x->tbuf, x->in, rows, cols, c0, c1, ies);
-        int s = write_converted(x, w, t, x->tbuf, (c1 - c0) * rows);
+        int s;
+        if (t->src_dtype == t->dtype) {
+            void *buf = wq_acquire(x->q);
+            transpose_band(buf, x->in, rows, cols, c0, c1, ies);
+            s = wq_submit(x->q, w, t->name, buf, (size_t)((c1 - c0) * rows) * oes);
+        } else {
+            transpose_band(x->tbuf, x->in, rows, cols, c0, c1, ies);
+            s = write_converted(x, w, t, x->tbuf, (c1 - c0) * rows);
+        }
         if (s != CKPTFMT_OK)
             return s;
     }
@@ -256,6 +270,10 @@ static int write_shard(exporter *x, int k, const char *ckpt, int64_t step)
         if (s == CKPTFMT_OK)
             s = progress(x, x->t[i].src);
     }
+    /* the writer thread is done with this file before it is closed (or removed) */
+    int d = wq_drain(x->q);
+    if (s == CKPTFMT_OK)
+        s = d;
     if (s == CKPTFMT_OK)
         s = ckptfmt_st_writer_finish(w, x->o->fsync);
     if (s == CKPTFMT_OK)
@@ -363,6 +381,6 @@ done:
     free(x.t);
     free(x.in);
     free(x.tbuf);
-    free(x.cbuf);
+    wq_free(x.q);
     return s;
 }

@@ -49,6 +49,23 @@ int model_set_find(const model_set *s, const char *name, ckptfmt_st_file **file,
 void transpose_band(void *dst, const void *src, int64_t rows, int64_t cols, int64_t c0, int64_t c1,
                     size_t elem_size);
 
+/* safetensors_write.c: starts the disk writeback of what the writer wrote so far (non-blocking
+ * sync_file_range), so that the final fsync has little left to do. */
+void st_writer_writeback(ckptfmt_st_writer *w);
+
+/* write_queue.c: a writer thread behind nbufs buffers of buf_bytes. acquire blocks until a buffer
+ * is free; submit hands it (filled with n bytes of tensor `name`, which must stay valid) to the
+ * thread, which appends them with ckptfmt_st_writer_write and frees the buffer; drain waits until
+ * everything submitted is written. The first failure of the thread is returned (with its message)
+ * by the next submit or drain. */
+typedef struct write_queue write_queue;
+/* writeback: start disk writeback every 64 MiB written (for outputs that will be fsynced) */
+int wq_create(size_t buf_bytes, int nbufs, int writeback, write_queue **out);
+void *wq_acquire(write_queue *q);
+int wq_submit(write_queue *q, ckptfmt_st_writer *w, const char *name, void *buf, size_t n);
+int wq_drain(write_queue *q);
+void wq_free(write_queue *q);
+
 /* dirs.c: directories built under a temporary name beside their destination. */
 int tmpdir_create(const char *dest, char *tmp, size_t len);
 int tmpdir_commit(const char *tmp, const char *dest, int do_fsync);

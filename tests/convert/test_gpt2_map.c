@@ -230,7 +230,7 @@ static void test_config_json(void **state)
 static void test_transpose(void **state)
 {
     (void)state;
-    const int64_t dims[][2] = {{1, 1}, {1, 70}, {70, 1}, {33, 65}, {128, 96}, {3, 200}};
+    const int64_t dims[][2] = {{1, 1}, {1, 70}, {70, 1}, {33, 65}, {128, 96}, {3, 200}, {130, 67}, {64, 64}, {9, 8}};
     for (size_t s = 0; s < sizeof dims / sizeof dims[0]; s++) {
         int64_t R = dims[s][0], K = dims[s][1];
         uint32_t *a = malloc(sizeof *a * (size_t)(R * K)), *t = malloc(sizeof *t * (size_t)(R * K));
