@@ -715,11 +715,15 @@ typedef struct ckptfmt_gguf_result {
 
 /*
  * Writes the GGUF file `out` from the committed shard-train checkpoint `ckpt` (any world size,
- * layout, compression; every piece checksum-verified): general.architecture "gpt2", the gpt2.*
+ * layout, compression; every piece checksum-verified), or from whatever else
+ * ckptfmt_gpt2_weights_open reads (a Hugging Face GPT-2 safetensors model), with its validation
+ * and messages; a model whose vocabulary is not the 256 bytes is CKPTFMT_EUNSUPPORTED. The file
+ * holds general.architecture "gpt2", the gpt2.*
  * hyperparameters, the byte-level tokenizer (tokenizer.ggml.model "gpt2", the 256 byte tokens of
  * ckptfmt_gguf_byte_token so that token id = byte value, empty merges, token types all normal,
  * bos/eos, add_bos_token false), the tensors of the GPT-2 map with their GGUF names in ggml
- * dimension order, and output.weight, a copy of the tied embedding. Streams tensor by tensor:
+ * dimension order, and output.weight, a copy of the tied embedding; general.name, general.file_type,
+ * general.quantization_version, ckpt.source and ckpt.step besides. Streams tensor by tensor:
  * memory is the largest tensor (f32) plus the output buffer. Built under `out`.tmp-<hex> and
  * linked into place: an existing `out` is CKPTFMT_EEXIST, nothing is left behind on failure.
  * `res` may be NULL.

@@ -1,8 +1,8 @@
 /* A shard-train checkpoint as a GGUF file llama.cpp runs as its "gpt2" architecture: the
  * hyperparameters, the byte-level tokenizer and the GPT-2 map's tensors (GGUF names, ggml dims:
  * the trainer's row-major [out, in] bytes are ggml's [in, out], no transposition), plus
- * output.weight, the tied embedding written a second time. One tensor at a time through the
- * library's reader. */
+ * output.weight, the tied embedding written a second time. One tensor at a time through
+ * ckptfmt_gpt2_weights (for a checkpoint: the library's reader, every piece verified). */
 #define _GNU_SOURCE
 #include "ckptfmt.h"
 #include "error.h"
@@ -104,29 +104,6 @@ static int write_keys(ckptfmt_gguf_writer *w, const ckptfmt_gpt2_config *cfg, co
     return CKPTFMT_OK;
 }
 
-/* The checkpoint holds map tensor t with its shape in a dtype that converts to f32. */
-static int check_source(ckpt_reader *r, const char *ckpt, const ckptfmt_gpt2_tensor *t)
-{
-    int i;
-    ckpt_tensor_info info;
-    const char *name = t->name[CKPTFMT_NAMES_TRAINER];
-    if (ckpt_reader_find(r, name, &i) != CKPT_OK)
-        return fmt_error(CKPTFMT_ENOTFOUND, "%s: no tensor '%s' (not a shard-train GPT-2 checkpoint?)", ckpt, name);
-    if (ckpt_reader_tensor_info(r, i, &info) != CKPT_OK)
-        return fmt_error(CKPTFMT_ECKPT, "%s: %s", ckpt, ckpt_errmsg());
-    int same = info.ndim == t->ndim;
-    for (int k = 0; same && k < t->ndim; k++)
-        same = info.shape[k] == t->shape[k];
-    if (!same)
-        return fmt_error(CKPTFMT_EMALFORMED, "%s: tensor '%s' has %d dims, shape[0] %lld; the model configuration "
-                         "says %d dims, shape[0] %lld", ckpt, name, info.ndim, (long long)(info.ndim ? info.shape[0] : 0),
-                         t->ndim, (long long)t->shape[0]);
-    if (!ckpt_dtype_can_cast(info.dtype, CKPT_F32))
-        return fmt_error(CKPTFMT_EUNSUPPORTED, "%s: tensor '%s' is %s, not a float dtype", ckpt, name,
-                         ckpt_dtype_name(info.dtype));
-    return CKPTFMT_OK;
-}
-
 /* Encodes n floats as `type` through the output buffer (f32 goes straight from src). */
 static int write_data(ckptfmt_gguf_writer *w, ckptfmt_ggml_type type, const float *src, uint64_t n,
                       unsigned char *buf, uint64_t buf_elems)
@@ -165,28 +142,23 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
     if (res)
         memset(res, 0, sizeof *res);
 
-    ckpt_reader *r = NULL;
+    ckptfmt_gpt2_weights *src_w = NULL;
     ckptfmt_gguf_writer *w = NULL;
     out_tensor *ot = NULL;
     float *src = NULL;
     unsigned char *buf = NULL;
     char tmp[4096] = "", file[4200] = "";
     int s;
-    if (ckpt_reader_open(ckpt, &r) != CKPT_OK)
-        return fmt_error(CKPTFMT_ECKPT, "%s: %s", ckpt, ckpt_errmsg());
-    ckptfmt_gpt2_config cfg;
-    if ((s = ckptfmt_gpt2_config_from_attrs(ckpt_reader_attrs(r), &cfg)) != CKPTFMT_OK) {
-        fmt_error_prefix("%s: ", ckpt);
-        goto done;
-    }
+    /* validates the configuration, every tensor's presence, shape and dtype */
+    if ((s = ckptfmt_gpt2_weights_open(ckpt, &src_w)) != CKPTFMT_OK)
+        return s;
+    const ckptfmt_gpt2_config cfg = *ckptfmt_gpt2_weights_config(src_w);
     if (cfg.vocab != 256) {
         s = fmt_error(CKPTFMT_EUNSUPPORTED, "%s: vocabulary of %d tokens; the GGUF tokenizer written is the "
                       "256-token byte vocabulary", ckpt, cfg.vocab);
         goto done;
     }
-    int64_t step = -1;
-    if (ckpt_state_get_int(ckpt_reader_attrs(r), "step", &step) != CKPT_OK)
-        step = -1;
+    const int64_t step = ckptfmt_gpt2_weights_step(src_w);
 
     /* the file's tensors: the map's, with output.weight (a copy of wte) after token_embd */
     const int nmap = ckptfmt_gpt2_num_tensors(&cfg), nout = nmap + 1;
@@ -198,7 +170,7 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
     uint64_t max_numel = 0, total = 0;
     for (int i = 0, k = 0; i < nmap; i++) {
         ckptfmt_gpt2_tensor t;
-        if ((s = ckptfmt_gpt2_tensor_info(&cfg, i, &t)) != CKPTFMT_OK || (s = check_source(r, ckpt, &t)) != CKPTFMT_OK)
+        if ((s = ckptfmt_gpt2_tensor_info(&cfg, i, &t)) != CKPTFMT_OK)
             goto done;
         for (int copy = 0; copy < (i == 0 ? 2 : 1); copy++, k++) {
             out_tensor *e = &ot[k];
@@ -247,11 +219,8 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
         ckptfmt_gpt2_tensor_info(&cfg, ot[k].map, &t);
         const char *name = ot[k].name ? ot[k].name : t.name[CKPTFMT_NAMES_GGUF];
         if (!ot[k].name) { /* output.weight reuses token_embd's floats */
-            int64_t off[2] = {0, 0};
-            if (ckpt_reader_read(r, t.name[CKPTFMT_NAMES_TRAINER], CKPT_F32, off, t.shape, src, 1) != CKPT_OK) {
-                s = fmt_error(CKPTFMT_ECKPT, "%s: %s", ckpt, ckpt_errmsg());
+            if ((s = ckptfmt_gpt2_weights_read(src_w, ot[k].map, src)) != CKPTFMT_OK)
                 goto done;
-            }
             read_bytes += (int64_t)(ot[k].numel * sizeof(float));
         }
         if ((s = write_data(w, ot[k].type, src, ot[k].numel, buf, buf_elems)) != CKPTFMT_OK)
@@ -287,7 +256,7 @@ done:
     ckptfmt_gguf_writer_free(w); /* removes an unfinished file */
     if (tmp[0])
         tmpdir_remove(tmp);
-    ckpt_reader_close(r);
+    ckptfmt_gpt2_weights_close(src_w);
     free(ot);
     free(src);
     free(buf);
