@@ -19,6 +19,8 @@ struct ckptfmt_gpt2_weights {
     int is_st;
     void *scratch;    /* one tensor of the file's dtype (safetensors) */
     size_t scratch_cap;
+    float *turn;      /* one tensor in the file's layout, to transpose (reused: no page faults) */
+    size_t turn_cap;
 };
 
 static int is_checkpoint_dir(const char *path)
@@ -236,6 +238,7 @@ void ckptfmt_gpt2_weights_close(ckptfmt_gpt2_weights *w)
     if (w->is_st)
         model_set_close(&w->set);
     free(w->scratch);
+    free(w->turn);
     free(w);
 }
 
@@ -264,12 +267,15 @@ int ckptfmt_gpt2_weights_read(ckptfmt_gpt2_weights *w, int i, float *dst)
         return read_hf_f32(w, t.name[CKPTFMT_NAMES_HF], numel(&t), dst);
     /* Conv1D [in, out] -> [out, in]: the file's layout into a scratch f32 buffer, transposed into dst */
     size_t nb = sizeof(float) * (size_t)numel(&t);
-    float *tmp = malloc(nb);
-    if (!tmp)
-        return fmt_error(CKPTFMT_ENOMEM, "out of memory for a %zu-byte tensor", nb);
-    s = read_hf_f32(w, t.name[CKPTFMT_NAMES_HF], numel(&t), tmp);
+    if (nb > w->turn_cap) {
+        float *p = realloc(w->turn, nb);
+        if (!p)
+            return fmt_error(CKPTFMT_ENOMEM, "out of memory for a %zu-byte tensor", nb);
+        w->turn = p;
+        w->turn_cap = nb;
+    }
+    s = read_hf_f32(w, t.name[CKPTFMT_NAMES_HF], numel(&t), w->turn);
     if (s == CKPTFMT_OK)
-        ckptfmt_transpose(dst, tmp, t.shape[1], t.shape[0], sizeof(float));
-    free(tmp);
+        ckptfmt_transpose(dst, w->turn, t.shape[1], t.shape[0], sizeof(float));
     return s;
 }
