@@ -35,7 +35,7 @@ static const char usage_text[] =
     "                     [--max-shard-size SIZE] [--json] [--no-fsync]\n"
     "       shard-convert SRC OUT.gguf --to gguf [--dtype f32|f16|q8_0] [--json]\n"
     "       shard-convert SRC OUT --from safetensors [--names hf-gpt2|as-is] [--world-size M]\n"
-    "                     [--layout shared|file-per-rank] [--compress none|zstd[:LEVEL]] [--json]\n"
+    "                     [--layout shared|file-per-rank] [--compress none|zstd[:LEVEL]] [--json] [--no-fsync]\n"
     "\n"
     "--to safetensors: writes the model directory OUT, laid out as Hugging Face's are, from the\n"
     "committed libckpt checkpoint SRC (any world size, layout, compression; every piece\n"
