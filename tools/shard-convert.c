@@ -262,17 +262,44 @@ static void print_json(json_t *j)
     json_decref(j);
 }
 
+/* SRC must open as a checkpoint: exit status 3 otherwise, as in every tool; 0 when it does. */
+static int check_checkpoint(const char *src)
+{
+    ckpt_reader *r;
+    if (ckpt_reader_open(src, &r) != CKPT_OK) {
+        fprintf(stderr, PROG ": %s\n", ckpt_errmsg());
+        return EXIT_OPEN;
+    }
+    ckpt_reader_close(r);
+    return 0;
+}
+
+/* The bar (its total arrives with the first callback) and Ctrl-C for one library call. */
+static void progress_setup(bar_state *b, const char *label)
+{
+    b->last = 0;
+    progress_begin(&b->bar, label, 1);
+    interrupt_install();
+}
+
+/* The one line on stderr of a failed library call, and the exit status. */
+static int failed(int s, const char *out)
+{
+    if (s == CKPTFMT_EINTERRUPTED)
+        fprintf(stderr, PROG ": interrupted; nothing written at '%s'\n", out);
+    else
+        fprintf(stderr, PROG ": %s\n", ckptfmt_errmsg());
+    return exit_of(s);
+}
+
 static const char *names_str(ckptfmt_names_mode m) { return m == CKPTFMT_MODE_AS_IS ? "as-is" : "hf-gpt2"; }
 
 static int to_safetensors(const options *o)
 {
     /* SRC must open as a checkpoint: exit status 3 otherwise, as every tool */
-    ckpt_reader *r;
-    if (ckpt_reader_open(o->src, &r) != CKPT_OK) {
-        fprintf(stderr, PROG ": %s\n", ckpt_errmsg());
-        return EXIT_OPEN;
-    }
-    ckpt_reader_close(r);
+    int rc = check_checkpoint(o->src);
+    if (rc)
+        return rc;
     ckptfmt_export_options eo;
     ckptfmt_export_options_init(&eo);
     eo.names = o->names;
@@ -282,23 +309,17 @@ static int to_safetensors(const options *o)
     }
     eo.max_shard_size = o->max_shard;
     eo.fsync = !o->no_fsync;
-    bar_state b = {.last = 0};
-    progress_begin(&b.bar, "convert", 1); /* the real total arrives with the first callback */
+    bar_state b;
+    progress_setup(&b, "convert");
     eo.progress = on_progress;
     eo.progress_user = &b;
-    interrupt_install();
     ckptfmt_export_result res;
     double t0 = now();
     int s = ckptfmt_export_safetensors(o->src, o->out, &eo, &res);
     double dt = now() - t0;
     progress_end(&b.bar);
-    if (s != CKPTFMT_OK) {
-        if (s == CKPTFMT_EINTERRUPTED)
-            fprintf(stderr, PROG ": interrupted; nothing written at '%s'\n", o->out);
-        else
-            fprintf(stderr, PROG ": %s\n", ckptfmt_errmsg());
-        return exit_of(s);
-    }
+    if (s != CKPTFMT_OK)
+        return failed(s, o->out);
     const char *dt_name = o->dtype_arg ? o->dtype_arg : "as stored";
     if (o->json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "to", "safetensors",
@@ -325,34 +346,25 @@ static int to_safetensors(const options *o)
 /* --to gguf: ckptfmt_export_gguf (the GGUF section of ckptfmt.h). */
 static int to_gguf(const options *o)
 {
-    ckpt_reader *r;
-    if (ckpt_reader_open(o->src, &r) != CKPT_OK) {
-        fprintf(stderr, PROG ": %s\n", ckpt_errmsg());
-        return EXIT_OPEN;
-    }
-    ckpt_reader_close(r);
+    int rc = check_checkpoint(o->src);
+    if (rc)
+        return rc;
     ckptfmt_gguf_options go;
     ckptfmt_gguf_options_init(&go);
     if (o->dtype_arg)
         ckptfmt_ggml_type_from_name(o->dtype_arg, &go.type); /* checked by parse_args */
     go.fsync = !o->no_fsync;
-    bar_state b = {.last = 0};
-    progress_begin(&b.bar, "convert", 1);
+    bar_state b;
+    progress_setup(&b, "convert");
     go.progress = on_progress;
     go.progress_user = &b;
-    interrupt_install();
     ckptfmt_gguf_result res;
     double t0 = now();
     int s = ckptfmt_export_gguf(o->src, o->out, &go, &res);
     double dt = now() - t0;
     progress_end(&b.bar);
-    if (s != CKPTFMT_OK) {
-        if (s == CKPTFMT_EINTERRUPTED)
-            fprintf(stderr, PROG ": interrupted; nothing written at '%s'\n", o->out);
-        else
-            fprintf(stderr, PROG ": %s\n", ckptfmt_errmsg());
-        return exit_of(s);
-    }
+    if (s != CKPTFMT_OK)
+        return failed(s, o->out);
     const char *dt_name = o->dtype_arg ? o->dtype_arg : "f32";
     if (o->json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:i, s:i, s:i}, s:I, s:I, s:o, s:f}", "to", "gguf",
@@ -380,23 +392,17 @@ static int from_safetensors(const options *o)
     io.names = o->names;
     io.world_size = o->world_size;
     io.save = o->so;
-    bar_state b = {.last = 0};
-    progress_begin(&b.bar, "import", 1);
+    bar_state b;
+    progress_setup(&b, "import");
     io.progress = on_progress;
     io.progress_user = &b;
-    interrupt_install();
     ckptfmt_import_result res;
     double t0 = now();
     int s = ckptfmt_import_safetensors(o->src, o->out, &io, &res);
     double dt = now() - t0;
     progress_end(&b.bar);
-    if (s != CKPTFMT_OK) {
-        if (s == CKPTFMT_EINTERRUPTED)
-            fprintf(stderr, PROG ": interrupted; nothing written at '%s'\n", o->out);
-        else
-            fprintf(stderr, PROG ": %s\n", ckptfmt_errmsg());
-        return exit_of(s);
-    }
+    if (s != CKPTFMT_OK)
+        return failed(s, o->out);
     char cz[64];
     saveopt_compress_str(cz, sizeof cz, &o->so);
     if (o->json) {

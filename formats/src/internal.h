@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* input_file.c: opens a regular file for reading; *size its size. Messages name the file. */
+int open_input(const char *path, int *fd, uint64_t *size);
+
 /* json_file.c: a JSON document from a file of at most max_bytes (duplicate keys refused), and to
  * a new file (written, fsynced, closed). Messages name the file, the line and the column. */
 int read_json_file(const char *path, size_t max_bytes, json_t **out);

@@ -12,21 +12,17 @@
 
 int read_json_file(const char *path, size_t max_bytes, json_t **out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fmt_error(errno == ENOENT ? CKPTFMT_ENOTFOUND : CKPTFMT_EIO, "cannot open '%s': %s", path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int fd;
+    uint64_t fsize;
+    int s = open_input(path, &fd, &fsize);
+    if (s != CKPTFMT_OK)
+        return s;
+    if (fsize > max_bytes) {
         close(fd);
-        return fmt_error(CKPTFMT_EIO, "'%s' is not a regular file", path);
+        return fmt_error(CKPTFMT_EMALFORMED, "'%s' is %llu bytes, above the %zu-byte limit for this file", path,
+                         (unsigned long long)fsize, max_bytes);
     }
-    if ((uint64_t)st.st_size > max_bytes) {
-        close(fd);
-        return fmt_error(CKPTFMT_EMALFORMED, "'%s' is %lld bytes, above the %zu-byte limit for this file", path,
-                         (long long)st.st_size, max_bytes);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
+    size_t n = (size_t)fsize, got = 0;
     char *buf = malloc(n ? n : 1);
     if (!buf) {
         close(fd);

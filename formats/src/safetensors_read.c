@@ -366,15 +366,11 @@ int ckptfmt_st_open(const char *path, ckptfmt_st_file **out)
     if (!path || !out)
         return fmt_error(CKPTFMT_EINVAL, "ckptfmt_st_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fmt_error(errno == ENOENT ? CKPTFMT_ENOTFOUND : CKPTFMT_EIO, "cannot open '%s': %s", path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fmt_error(CKPTFMT_EIO, "'%s' is not a regular file", path);
-    }
+    int fd;
+    uint64_t size;
+    int s = open_input(path, &fd, &size);
+    if (s != CKPTFMT_OK)
+        return s;
     ckptfmt_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->label = strdup(path))) {
         free(f);
@@ -382,7 +378,7 @@ int ckptfmt_st_open(const char *path, ckptfmt_st_file **out)
         return fmt_error(CKPTFMT_ENOMEM, "out of memory");
     }
     f->fd = fd;
-    f->size = (uint64_t)st.st_size;
+    f->size = size;
     return open_common(f, out);
 }
 

@@ -267,30 +267,27 @@ errors)
     run "$CONVERT" nocfg imp --from safetensors
     expect_rc 3
     expect_err "shard-convert: no config.json beside 'nocfg' (the model's shape, e.g. its number of heads, is not in the safetensors file)"
-    cp -r hf small && sed -i 's/"vocab_size": 256/"vocab_size": 200/' small/config.json
-    run "$CONVERT" small imp --from safetensors
-    expect_rc 4
-    expect_err "shard-convert: small/config.json: vocab_size 200 is below the trainer's 256 byte tokens"
-    cp -r hf heads && sed -i 's/"n_head": 2/"n_head": 3/' heads/config.json
-    run "$CONVERT" heads imp --from safetensors
-    expect_rc 4
-    expect_err "shard-convert: heads/config.json: n_head 3 does not divide n_embd 32"
-    cp -r hf eps && sed -i 's/"layer_norm_epsilon": 1e-5/"layer_norm_epsilon": 1e-6/' eps/config.json
-    run "$GENERATE" eps --logits
-    expect_rc 4
-    expect_err "shard-generate: eps/config.json: layer_norm_epsilon 1e-06 differs from the trainer model's 1e-05"
-    cp -r hf layers && sed -i 's/"n_layer": 2/"n_layer": 3/' layers/config.json
-    run "$CONVERT" layers imp --from safetensors
-    expect_rc 4
-    expect_err "shard-convert: layers/model.safetensors: no tensor 'transformer.h.2.ln_1.weight' (config.json gives 3 layers)"
-    cp -r hf wide && sed -i 's/"n_positions": 32/"n_positions": 64/; s/"n_ctx": 32/"n_ctx": 64/' wide/config.json
-    run "$CONVERT" wide imp --from safetensors
-    expect_rc 4
-    expect_err "shard-convert: wide/model.safetensors: tensor 'transformer.wpe.weight': shape [32, 32], but config.json makes it [64, 32]"
-    cp -r hf act && sed -i 's/"gelu_new"/"gelu"/' act/config.json
-    run "$CONVERT" act imp --from safetensors
-    expect_rc 4
-    expect_err "shard-convert: act/config.json: \"activation_function\" is not \"gelu_new\" (the trainer's GELU is the tanh approximation)"
+    # bad_config NAME SED-SCRIPT TOOL MESSAGE: a copy of hf whose config.json SED-SCRIPT edits is
+    # refused by TOOL (convert: the import, generate: --logits) with exit 4 and MESSAGE
+    bad_config() {
+        cp -r hf "$1" && sed -i "$2" "$1/config.json"
+        if [ "$3" = convert ]; then run "$CONVERT" "$1" imp --from safetensors; else run "$GENERATE" "$1" --logits; fi
+        expect_rc 4
+        expect_err "$4"
+    }
+    bad_config small 's/"vocab_size": 256/"vocab_size": 200/' convert \
+        "shard-convert: small/config.json: vocab_size 200 is below the trainer's 256 byte tokens"
+    bad_config heads 's/"n_head": 2/"n_head": 3/' convert \
+        "shard-convert: heads/config.json: n_head 3 does not divide n_embd 32"
+    bad_config eps 's/"layer_norm_epsilon": 1e-5/"layer_norm_epsilon": 1e-6/' generate \
+        "shard-generate: eps/config.json: layer_norm_epsilon 1e-06 differs from the trainer model's 1e-05"
+    bad_config layers 's/"n_layer": 2/"n_layer": 3/' convert \
+        "shard-convert: layers/model.safetensors: no tensor 'transformer.h.2.ln_1.weight' (config.json gives 3 layers)"
+    bad_config wide 's/"n_positions": 32/"n_positions": 64/; s/"n_ctx": 32/"n_ctx": 64/' convert \
+        "shard-convert: wide/model.safetensors: tensor 'transformer.wpe.weight': shape [32, 32], but config.json makes it [64, 32]"
+    bad_config act 's/"gelu_new"/"gelu"/' convert \
+        "shard-convert: act/config.json: \"activation_function\" is not \"gelu_new\" (the trainer's GELU is the tanh approximation)"
+    expect_absent imp
     # an as-is export is not a Hugging Face GPT-2
     run "$CONVERT" "$FIX/per-rank" asis --to safetensors --names as-is
     expect_rc 0

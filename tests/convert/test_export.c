@@ -3,6 +3,7 @@
  * writer thread's queue), the weights read back equal the checkpoint's, an interrupt or a failure
  * leaves nothing behind, and the import writes what M ranks would have saved. */
 #include "ckptfmt.h"
+#include "convert_test.h"
 
 #include <dirent.h>
 #include <setjmp.h>
@@ -78,20 +79,6 @@ static void make_ckpt(void)
     }
     free(buf);
     assert_int_equal(ckpt_writer_commit(w), CKPT_OK);
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 static void assert_same_file(const char *a, const char *b)

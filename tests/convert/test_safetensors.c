@@ -2,6 +2,7 @@
  * published test vectors), the reference's sort order, round trips, and every class of malformed
  * file refused with its exact status and message. */
 #include "ckptfmt.h"
+#include "convert_test.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,20 +21,6 @@ static void path_in(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s", scratch, name);
     unlink(buf);
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 /* The reference's tests (safetensors/src/tensor.rs): a [1,2,3] F32 "attn.0" of 0..5; an empty
