@@ -4,6 +4,7 @@
 #include "ckptfmt.h"
 #include "error.h"
 #include "gguf.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY_MAX 65535
@@ -446,14 +446,13 @@ int ckptfmt_gguf_open(const char *path, ckptfmt_gguf_file **out)
     if (!out || !path)
         return fmt_error(CKPTFMT_EINVAL, "ckptfmt_gguf_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fmt_error(errno == ENOENT ? CKPTFMT_ENOTFOUND : CKPTFMT_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
+    int fd, s;
+    uint64_t size;
+    if ((s = open_input(path, &fd, &size)) != CKPTFMT_OK)
+        return s;
+    if ((uint64_t)(size_t)size != size) {
         close(fd);
-        return fmt_error(CKPTFMT_EIO, "%s: %s", path, S_ISREG(st.st_mode) ? strerror(e) : "not a regular file");
+        return fmt_error(CKPTFMT_EUNSUPPORTED, "%s: %llu bytes cannot be mapped", path, (unsigned long long)size);
     }
     ckptfmt_gguf_file *f = calloc(1, sizeof *f);
     if (!f || !(f->label = strdup(path))) {
@@ -461,7 +460,7 @@ int ckptfmt_gguf_open(const char *path, ckptfmt_gguf_file **out)
         close(fd);
         return fmt_error(CKPTFMT_ENOMEM, "out of memory");
     }
-    f->size = (size_t)st.st_size;
+    f->size = (size_t)size;
     if (f->size > 0) {
         void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {

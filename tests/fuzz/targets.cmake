@@ -9,4 +9,5 @@ ckpt_fuzz(zstd_chunk SOURCES tests/fuzz/fuzz_zstd_chunk.c LIBCKPT)
 ckpt_fuzz(safetensors SOURCES tests/fuzz/fuzz_safetensors.c formats/src/safetensors_read.c
   formats/src/safetensors_dtype.c formats/src/input_file.c formats/src/error.c LIBCKPT PKGS jansson INCLUDES formats/include formats/src)
 ckpt_fuzz(gguf SOURCES tests/fuzz/fuzz_gguf.c formats/src/gguf_read.c formats/src/gguf_types.c
-  formats/src/gguf_utf8.c formats/src/gguf_quant.c formats/src/error.c LIBCKPT INCLUDES formats/include formats/src)
+  formats/src/gguf_utf8.c formats/src/gguf_quant.c formats/src/input_file.c formats/src/error.c LIBCKPT PKGS jansson
+  INCLUDES formats/include formats/src)
