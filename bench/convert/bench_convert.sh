@@ -8,8 +8,9 @@
 #   * for information: --names as-is (no transposition), --dtype bf16, and the import back
 #     (--from safetensors --world-size 2) against cp of the safetensors file.
 # Every source is read once first so that all runs read from the page cache; outputs are removed
-# and `sync`ed away between runs, untimed. Prints a table; the ratio is cp's time over ours (>= 1:
-# as fast as cp on the same bytes).
+# and `sync`ed away between runs, untimed. Prints a table: wall seconds (best of REPS), throughput
+# over the checkpoint's data bytes, the ratio of cp's time to ours (>= 1: as fast as cp on the same
+# bytes; the target is 0.8), and the CPU seconds (user + system) of that best run.
 set -eu
 BUILD=$1 WORK=$2 REPS=${3:-5} SIZE=${4:-1024}
 CONVERT=$BUILD/tools/shard-convert
@@ -22,42 +23,43 @@ cat ckpt/* st/* >/dev/null
 bytes=$(du -sb --apparent-size ckpt | cut -f1)
 data=$(stat -c %s st/model.safetensors)
 
-now() { date +%s.%N; }
-# best NAME SECONDS: keeps the minimum per name
-declare -A BEST
-best() { if [ -z "${BEST[$1]:-}" ] || [ "$(echo "$2 < ${BEST[$1]}" | bc)" = 1 ]; then BEST[$1]=$2; fi; }
+# best NAME SECONDS CPU: keeps the fastest run per name
+declare -A BEST CPU
+best() {
+    if [ -z "${BEST[$1]:-}" ] || [ "$(echo "$2 < ${BEST[$1]}" | bc)" = 1 ]; then BEST[$1]=$2; CPU[$1]=$3; fi
+}
 timed() { # NAME CMD...
     local name=$1; shift
     rm -rf copy out; sync
-    local s e
-    s=$(now); "$@" >/dev/null; e=$(now)
-    best "$name" "$(echo "$e - $s" | bc)"
+    /usr/bin/time -f '%e %U %S' -o time.txt "$@" >/dev/null
+    read -r e u s <time.txt
+    best "$name" "$e" "$(echo "$u + $s" | bc)"
 }
-cp_sync() { cp -r ckpt copy && sync copy/*; }
-cp_file() { mkdir copy && cp st/model.safetensors copy/; }
+cp_sync="cp -r ckpt copy && sync copy/*"
+cp_file="mkdir copy && cp st/model.safetensors copy/"
 for ((r = 0; r < REPS; r++)); do
     timed cp cp -r ckpt copy
     timed conv "$CONVERT" ckpt out --to safetensors --no-fsync
-    timed cp_sync cp_sync
+    timed cp_sync bash -c "$cp_sync"
     timed conv_sync "$CONVERT" ckpt out --to safetensors
     timed asis "$CONVERT" ckpt out --to safetensors --no-fsync --names as-is
     timed bf16 "$CONVERT" ckpt out --to safetensors --no-fsync --dtype bf16
-    timed cp_file cp_file
+    timed cp_file bash -c "$cp_file"
     timed import "$CONVERT" st out --from safetensors --world-size 2 --no-fsync
 done
-rm -rf copy out
+rm -rf copy out time.txt
 row() { # LABEL NAME BASELINE BYTES
-    printf '| %s | %.3f | %.2f | %.2f |\n' "$1" "${BEST[$2]}" "$(echo "$4 / ${BEST[$2]} / 1000000000" | bc -l)" \
-        "$(echo "${BEST[$3]} / ${BEST[$2]}" | bc -l)"
+    printf '| %s | %.2f | %.2f | %.2f | %.2f |\n' "$1" "${BEST[$2]}" "$(echo "$4 / ${BEST[$2]} / 1000000000" | bc -l)" \
+        "$(echo "${BEST[$3]} / ${BEST[$2]}" | bc -l)" "${CPU[$2]}"
 }
-echo "checkpoint $bytes bytes (files), safetensors $data bytes; best of $REPS"
-echo "| run | s | GB/s | ratio vs cp |"
-echo "| --- | --- | --- | --- |"
-row "cp -r checkpoint" cp cp "$bytes"
-row "shard-convert --to safetensors --no-fsync" conv cp "$bytes"
-row "cp -r checkpoint + sync" cp_sync cp_sync "$bytes"
-row "shard-convert --to safetensors (fsync)" conv_sync cp_sync "$bytes"
-row "  --names as-is --no-fsync" asis cp "$bytes"
-row "  --dtype bf16 --no-fsync" bf16 cp "$bytes"
+echo "checkpoint: $bytes bytes of files, $data bytes of tensor data (the safetensors file); best of $REPS; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "| run | s | GB/s | ratio vs cp | CPU s |"
+echo "| --- | --- | --- | --- | --- |"
+row "cp -r checkpoint" cp cp "$data"
+row "shard-convert --to safetensors --no-fsync" conv cp "$data"
+row "cp -r checkpoint + sync" cp_sync cp_sync "$data"
+row "shard-convert --to safetensors (fsync)" conv_sync cp_sync "$data"
+row "  --names as-is --no-fsync" asis cp "$data"
+row "  --dtype bf16 --no-fsync" bf16 cp "$data"
 row "cp model.safetensors" cp_file cp_file "$data"
 row "shard-convert --from safetensors --world-size 2 --no-fsync" import cp_file "$data"
