@@ -6,7 +6,9 @@
 #     `cp -r` of the checkpoint directory; without fsync (--no-fsync vs plain cp) and with it
 #     (the default vs cp followed by `sync` of the copied files);
 #   * for information: --names as-is (no transposition), --dtype bf16, and the import back
-#     (--from safetensors --world-size 2) against cp of the safetensors file.
+#     (--from safetensors --world-size 2) against cp of the safetensors file;
+#   * the same checkpoint -> GGUF (--to gguf: f32 without and with fsync against cp and cp + sync;
+#     f16 and q8_0, which write half and ~0.27 of the bytes, against cp for information).
 # Every source is read once first so that all runs read from the page cache; outputs are removed
 # and `sync`ed away between runs, untimed. Prints a table: wall seconds (best of REPS), throughput
 # over the checkpoint's data bytes, the ratio of cp's time to ours (>= 1: as fast as cp on the same
@@ -30,7 +32,7 @@ best() {
 }
 timed() { # NAME CMD...
     local name=$1; shift
-    rm -rf copy out; sync
+    rm -rf copy out out.gguf; sync
     /usr/bin/time -f '%e %U %S' -o time.txt "$@" >/dev/null
     read -r e u s <time.txt
     best "$name" "$e" "$(echo "$u + $s" | bc)"
@@ -46,8 +48,12 @@ for ((r = 0; r < REPS; r++)); do
     timed bf16 "$CONVERT" ckpt out --to safetensors --no-fsync --dtype bf16
     timed cp_file bash -c "$cp_file"
     timed import "$CONVERT" st out --from safetensors --world-size 2 --no-fsync
+    timed gguf "$CONVERT" ckpt out.gguf --to gguf --no-fsync
+    timed gguf_sync "$CONVERT" ckpt out.gguf --to gguf
+    timed gguf_f16 "$CONVERT" ckpt out.gguf --to gguf --no-fsync --dtype f16
+    timed gguf_q8 "$CONVERT" ckpt out.gguf --to gguf --no-fsync --dtype q8_0
 done
-rm -rf copy out time.txt
+rm -rf copy out out.gguf time.txt
 row() { # LABEL NAME BASELINE BYTES
     printf '| %s | %.2f | %.2f | %.2f | %.2f |\n' "$1" "${BEST[$2]}" "$(echo "$4 / ${BEST[$2]} / 1000000000" | bc -l)" \
         "$(echo "${BEST[$3]} / ${BEST[$2]}" | bc -l)" "${CPU[$2]}"
@@ -63,3 +69,7 @@ row "  --names as-is --no-fsync" asis cp "$data"
 row "  --dtype bf16 --no-fsync" bf16 cp "$data"
 row "cp model.safetensors" cp_file cp_file "$data"
 row "shard-convert --from safetensors --world-size 2 --no-fsync" import cp_file "$data"
+row "shard-convert --to gguf --no-fsync (f32)" gguf cp "$data"
+row "shard-convert --to gguf (f32, fsync)" gguf_sync cp_sync "$data"
+row "  --to gguf --dtype f16 --no-fsync" gguf_f16 cp "$data"
+row "  --to gguf --dtype q8_0 --no-fsync" gguf_q8 cp "$data"
