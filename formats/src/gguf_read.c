@@ -290,6 +290,19 @@ static int sort_idx(int *idx, int n, const void *base, size_t stride, size_t nam
     return CKPTFMT_OK;
 }
 
+/* The array of records `arr` doubled (at most `limit`, the count the file declares) as entries
+ * are found, *cap updated; NULL when out of memory (`arr` left as it was). */
+static void *grow(void *arr, int *cap, size_t elem, uint64_t limit)
+{
+    int c = *cap ? 2 * *cap : 16;
+    if ((uint64_t)c > limit)
+        c = (int)limit;
+    void *p = realloc(arr, (size_t)c * elem);
+    if (p)
+        *cap = c;
+    return p;
+}
+
 static int check_count(cursor *c, uint64_t n, uint64_t min_bytes, const char *what)
 {
     if (n > INT_MAX)
@@ -323,15 +336,10 @@ static int parse(ckptfmt_gguf_file *f)
     f->alignment = 32;
     int cap = 0;
     for (uint64_t i = 0; i < nkv; i++) {
-        if (f->nkv == cap) {
-            cap = cap ? 2 * cap : 16;
-            if ((uint64_t)cap > nkv)
-                cap = (int)nkv;
-            rkv *p = realloc(f->kv, (size_t)cap * sizeof *p);
-            if (!p)
-                return fmt_error(CKPTFMT_ENOMEM, "out of memory");
-            f->kv = p;
-        }
+        void *p = f->nkv == cap ? grow(f->kv, &cap, sizeof *f->kv, nkv) : f->kv;
+        if (!p)
+            return fmt_error(CKPTFMT_ENOMEM, "out of memory");
+        f->kv = p;
         rkv *kv = &f->kv[f->nkv];
         memset(kv, 0, sizeof *kv);
         f->nkv++;
@@ -361,15 +369,10 @@ static int parse(ckptfmt_gguf_file *f)
         return s;
     cap = 0;
     for (uint64_t i = 0; i < nt; i++) {
-        if (f->nt == cap) {
-            cap = cap ? 2 * cap : 64;
-            if ((uint64_t)cap > nt)
-                cap = (int)nt;
-            rtensor *p = realloc(f->t, (size_t)cap * sizeof *p);
-            if (!p)
-                return fmt_error(CKPTFMT_ENOMEM, "out of memory");
-            f->t = p;
-        }
+        void *p = f->nt == cap ? grow(f->t, &cap, sizeof *f->t, nt) : f->t;
+        if (!p)
+            return fmt_error(CKPTFMT_ENOMEM, "out of memory");
+        f->t = p;
         rtensor *t = &f->t[f->nt];
         memset(t, 0, sizeof *t);
         f->nt++;

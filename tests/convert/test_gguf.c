@@ -3,6 +3,7 @@
  * quantizer), the byte tokens, every malformed class refused with its status and message, and the
  * checkpoint export (keys, tensors, data, errors, nothing left behind). */
 #include "ckptfmt.h"
+#include "convert_test.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -24,20 +25,6 @@ static void path_in(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s", scratch, name);
     unlink(buf);
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 #define assert_msg_has(sub)                                                                                  \
