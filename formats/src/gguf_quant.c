@@ -12,6 +12,42 @@
 #error "the GGUF codecs assume a little-endian host"
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* f32 -> f16 with the F16C instruction (round to nearest even, like ckpt_dtype_convert, bit for
+ * bit: NaNs quieted keeping their top payload bits, overflow to Inf, subnormals rounded) -- some
+ * 20 times faster than the scalar conversion. n must be a multiple of 8. */
+__attribute__((target("avx,f16c"))) static void f16c_encode(const float *src, uint64_t n, uint16_t *dst)
+{
+    for (uint64_t i = 0; i < n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+    }
+}
+
+static int have_f16c(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return cached;
+}
+#define HAVE_F16C_PATH 1
+#endif
+
+/* f32 -> f16, the bulk through F16C where the CPU has it. */
+static void encode_f16(const float *src, uint64_t n, uint16_t *dst)
+{
+    uint64_t done = 0;
+#ifdef HAVE_F16C_PATH
+    if (have_f16c()) {
+        done = n / 8 * 8;
+        f16c_encode(src, done, dst);
+    }
+#endif
+    ckpt_dtype_convert(CKPT_F32, src + done, CKPT_F16, dst + done, (size_t)(n - done));
+}
+
 static int float_pair(ckptfmt_ggml_type t, ckpt_dtype *d)
 {
     switch (t) {
@@ -20,6 +56,19 @@ static int float_pair(ckptfmt_ggml_type t, ckpt_dtype *d)
     case CKPTFMT_GGML_BF16: *d = CKPT_BF16; return 1;
     default: return 0;
     }
+}
+
+/* roundf (half away from zero) for |v| <= 127, inline: truncation and the exact remainder. Out
+ * of range (an infinite 1/d of a block of subnormals) clamps, NaN gives 0: defined where a cast
+ * of roundf's result would not be. */
+static inline int round_away(float v)
+{
+    if (!(v == v))
+        return 0;
+    v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+    int q = (int)v;
+    float f = v - (float)q;
+    return q + (f >= 0.5f) - (f <= -0.5f);
 }
 
 /* One q8_0 block: d = amax / 127 in f32, q = roundf(x * (1/d)); the f16 of d is what is stored
@@ -38,7 +87,7 @@ static void q8_0_block(const float *x, unsigned char *out)
     out[0] = (unsigned char)(d16 & 0xff);
     out[1] = (unsigned char)(d16 >> 8);
     for (int j = 0; j < CKPTFMT_Q8_0_BLOCK; j++)
-        out[2 + j] = (unsigned char)(int8_t)roundf(x[j] * id);
+        out[2 + j] = (unsigned char)(int8_t)round_away(x[j] * id);
 }
 
 int ckptfmt_ggml_encode(ckptfmt_ggml_type t, const float *src, uint64_t n, void *dst)
@@ -47,6 +96,10 @@ int ckptfmt_ggml_encode(ckptfmt_ggml_type t, const float *src, uint64_t n, void 
     if (float_pair(t, &d)) {
         if (d == CKPT_F32) {
             memmove(dst, src, n * sizeof(float));
+            return CKPTFMT_OK;
+        }
+        if (d == CKPT_F16) {
+            encode_f16(src, n, dst);
             return CKPTFMT_OK;
         }
         return ckpt_dtype_convert(CKPT_F32, src, d, dst, n) == CKPT_OK

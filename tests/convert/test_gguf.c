@@ -192,6 +192,28 @@ static void test_q8_0(void **state)
         for (int j = 0; j < 32; j++)
             assert_true(fabs((double)x[32 * b + j] - y[32 * b + j]) <= bound);
     }
+    /* the scales and quants of random blocks of every magnitude as roundf gives them */
+    for (int b = 0; b < 4096 / 32; b++) {
+        float scale = ldexpf(1.0f, b % 60 - 30);
+        for (int j = 0; j < 32; j++)
+            x[32 * b + j] *= scale;
+    }
+    assert_int_equal(ckptfmt_ggml_encode(CKPTFMT_GGML_Q8_0, x, 4096, buf), CKPTFMT_OK);
+    for (int b = 0; b < 4096 / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 32; j++)
+            assert_int_equal((int8_t)buf[34 * b + 2 + j], (int)roundf(x[32 * b + j] * id));
+    }
+    /* a block of subnormals (1/d is infinite) and NaN: defined values */
+    float tiny[32] = {0x1p-140f, -0x1p-149f, NAN};
+    assert_int_equal(ckptfmt_ggml_encode(CKPTFMT_GGML_Q8_0, tiny, 32, buf), CKPTFMT_OK);
+    assert_int_equal((int8_t)buf[2], 127);  /* x * inf, clamped */
+    assert_int_equal((int8_t)buf[3], -127);
+    assert_int_equal((int8_t)buf[4], 0);    /* NaN */
+    assert_int_equal((int8_t)buf[5], 0);    /* 0 * inf */
     /* not whole blocks */
     assert_int_equal(ckptfmt_ggml_encode(CKPTFMT_GGML_Q8_0, x, 33, buf), CKPTFMT_EINVAL);
     assert_int_equal(ckptfmt_ggml_nbytes(CKPTFMT_GGML_Q8_0, 33, &nb), CKPTFMT_EMALFORMED);
@@ -210,6 +232,20 @@ static void test_f16_bf16(void **state)
     float back[8];
     assert_int_equal(ckptfmt_ggml_decode(CKPTFMT_GGML_F16, h, 8, back), CKPTFMT_OK);
     assert_true(back[0] == 1.0f && back[3] == INFINITY && back[7] == 1023 * 0x1p-24f);
+    /* every class of f32 (random bit patterns: NaNs, infinities, subnormals, ties) the same as
+     * libckpt's scalar round to nearest even, whichever path the encoder takes */
+    static uint32_t bits[1 << 16];
+    static uint16_t fast[1 << 16], slow[1 << 16];
+    uint64_t r = 7;
+    for (int i = 0; i < (1 << 16); i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        bits[i] = (uint32_t)(r >> 32);
+        if (i % 4 == 1) /* exactly between two halves, or near the f16 range's edges */
+            bits[i] = (bits[i] & 0x807fe000u) | 0x00001000u | (uint32_t)(0x66 + i % 0x29) << 23; /* 2^-25 .. 2^15 */
+    }
+    assert_int_equal(ckptfmt_ggml_encode(CKPTFMT_GGML_F16, (const float *)bits, 1 << 16, fast), CKPTFMT_OK);
+    assert_int_equal(ckpt_dtype_convert(CKPT_F32, bits, CKPT_F16, slow, 1 << 16), CKPT_OK);
+    assert_memory_equal(fast, slow, sizeof fast);
     const float bv[3] = {1 + 0x1p-8f, 1 + 3 * 0x1p-8f, -2.0f};
     const uint16_t bwant[3] = {0x3f80, 0x3f82, 0xc000};
     assert_int_equal(ckptfmt_ggml_encode(CKPTFMT_GGML_BF16, bv, 3, h), CKPTFMT_OK);
