@@ -13,6 +13,7 @@
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 /* f32 -> f16 with the F16C instruction (round to nearest even, like ckpt_dtype_convert, bit for
  * bit: NaNs quieted keeping their top payload bits, overflow to Inf, subnormals rounded) -- some
@@ -25,12 +26,17 @@ __attribute__((target("avx,f16c"))) static void f16c_encode(const float *src, ui
     }
 }
 
+/* CPUID leaf 1: ECX bit 29 F16C; AVX (bit 28) with its registers enabled by the OS. */
 static int have_f16c(void)
 {
-    static int cached = -1;
-    if (cached < 0)
-        cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    return cached;
+    static _Atomic int cached = -1; /* threads may race to fill it, with the same value */
+    int v = cached;
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && __builtin_cpu_supports("avx");
+        cached = v;
+    }
+    return v;
 }
 #define HAVE_F16C_PATH 1
 #endif
