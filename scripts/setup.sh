@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package the project needs. Idempotent: does nothing when all are
-# present. Run as root (or with sudo).
+# Installs every Debian 12 package the project needs, and the npm package the suite's GGUF check
+# uses. Idempotent: does nothing when all are present. Run as root (or with sudo).
 set -euo pipefail
 
 PACKAGES=(
@@ -9,6 +9,7 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev             # MPI
   libzstd-dev libxxhash-dev              # compression, checksums
   libcmocka-dev                          # unit tests
+  libjansson-dev                         # JSON of the interchange formats (formats/: safetensors)
   libopenblas-dev                        # trainer matmuls
   python3 python3-h5py python3-numpy python3-xxhash  # the suite reads checkpoints with plain h5py
   python3-mpi4py python3-pytest python3-torch        # the ckpt Python package (python/) and its tests
@@ -17,21 +18,51 @@ PACKAGES=(
   clang libclang-rt-14-dev               # libFuzzer targets (tests/fuzz)
 )
 
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_install() {
+  if [ $apt_updated -eq 0 ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
 else
-  SUDO=
+  echo "setup: installing ${missing[*]}"
+  apt_install "${missing[@]}"
 fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The suite's independent GGUF parser: @huggingface/gguf from the npm registry, run with Node.js
+# (>= 20, which the package requires), installed from tests/convert/node/package-lock.json into
+# tests/convert/node/node_modules (ignored by git). Skipped when the locked version is there.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NODE_DIR=$ROOT/tests/convert/node
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs npm"
+  apt_install nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: warning: Node.js $(node --version) is older than 20, which @huggingface/gguf requires" >&2
+fi
+want=$(node -p "require('$NODE_DIR/package.json').dependencies['@huggingface/gguf']")
+have=$(node -p "try { require('$NODE_DIR/node_modules/@huggingface/gguf/package.json').version } catch (e) { '' }")
+if [ "$have" = "$want" ]; then
+  echo "setup: @huggingface/gguf $have present"
+else
+  echo "setup: installing @huggingface/gguf $want (npm ci in tests/convert/node)"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "setup: done"

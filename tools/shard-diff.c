@@ -291,12 +291,12 @@ static void json_side(json_writer *w, const char *key, const ckpt_tensor_info *t
 {
     json_key(w, key);
     if (!t) {
-        json_null(w);
+        json_nil(w);
         return;
     }
     json_begin_object(w);
     json_key(w, "dtype");
-    json_string(w, dtname(t->dtype));
+    json_str(w, dtname(t->dtype));
     json_key(w, "shape");
     json_dims(w, t->ndim, t->shape);
     json_end_object(w);
@@ -307,9 +307,9 @@ static void json_tensor(json_writer *w, const ckpt_tensor_info *ta, const ckpt_t
     const ckpt_tensor_info *t = ta ? ta : tb;
     json_begin_object(w);
     json_key(w, "name");
-    json_string(w, t->name);
+    json_str(w, t->name);
     json_key(w, "status");
-    json_string(w, tstatus_name(d->status));
+    json_str(w, tstatus_name(d->status));
     json_side(w, "a", ta);
     json_side(w, "b", tb);
     if (d->status == T_IDENTICAL || d->status == T_CLOSE || d->status == T_DIFFERS) {
@@ -325,7 +325,7 @@ static void json_tensor(json_writer *w, const ckpt_tensor_info *ta, const ckpt_t
         if (d->max_abs_at >= 0)
             json_double(w, d->max_abs);
         else
-            json_null(w);
+            json_nil(w);
         json_key(w, "max_abs_diff_at");
         if (d->max_abs_at >= 0) {
             int64_t idx[CKPT_MAX_NDIM], lin = d->max_abs_at;
@@ -335,17 +335,17 @@ static void json_tensor(json_writer *w, const ckpt_tensor_info *ta, const ckpt_t
             }
             json_dims(w, t->ndim, idx);
         } else {
-            json_null(w);
+            json_nil(w);
         }
         json_key(w, "max_rel_diff");
         if (d->max_abs_at >= 0)
             json_double(w, d->max_rel);
         else
-            json_null(w);
+            json_nil(w);
     }
     if (d->status == T_ERROR) {
         json_key(w, "error");
-        json_string(w, d->error);
+        json_str(w, d->error);
     }
     json_end_object(w);
 }
@@ -437,19 +437,19 @@ static void json_attr(json_writer *w, const ckpt_state *a, const ckpt_state *b, 
 {
     json_begin_object(w);
     json_key(w, "key");
-    json_string(w, d->key);
+    json_str(w, d->key);
     json_key(w, "status");
-    json_string(w, astatus_name(d->status));
+    json_str(w, astatus_name(d->status));
     json_key(w, "a");
     if (d->has_a)
         attr_json(w, a, d->key, d->ta);
     else
-        json_null(w);
+        json_nil(w);
     json_key(w, "b");
     if (d->has_b)
         attr_json(w, b, d->key, d->tb);
     else
-        json_null(w);
+        json_nil(w);
     json_end_object(w);
 }
 
@@ -532,9 +532,9 @@ int main(int argc, char **argv)
         json_init(&w, stdout);
         json_begin_object(&w);
         json_key(&w, "a");
-        json_string(&w, o.a);
+        json_str(&w, o.a);
         json_key(&w, "b");
-        json_string(&w, o.b);
+        json_str(&w, o.b);
         json_key(&w, "atol");
         json_double(&w, o.atol);
         json_key(&w, "rtol");

@@ -708,7 +708,7 @@ static void json_stat(json_writer *w, const char *key, int64_t finite, double v)
     if (finite)
         json_double(w, v);
     else
-        json_null(w);
+        json_nil(w);
 }
 
 static void write_json(ckpt_reader *r, const options *o, const summary *s, const int *sel, int nsel,
@@ -720,20 +720,20 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
     json_init(&w, stdout);
     json_begin_object(&w);
     json_key(&w, "path");
-    json_string(&w, o->path);
+    json_str(&w, o->path);
     json_key(&w, "format_version");
     json_int(&w, ckpt_reader_format_version(r));
     json_key(&w, "library_version");
-    json_string(&w, ckpt_reader_library_version(r));
+    json_str(&w, ckpt_reader_library_version(r));
     json_key(&w, "layout");
-    json_string(&w, layout_name(ckpt_reader_layout(r), lb, sizeof lb));
+    json_str(&w, layout_name(ckpt_reader_layout(r), lb, sizeof lb));
     json_key(&w, "world_size");
     json_int(&w, ckpt_reader_world_size(r));
     json_key(&w, "step");
     if (s->has_step)
         json_int(&w, s->step);
     else
-        json_null(&w);
+        json_nil(&w);
     json_key(&w, "num_tensors");
     json_int(&w, ckpt_reader_num_tensors(r));
     json_key(&w, "raw_bytes");
@@ -744,7 +744,7 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
     if (s->stored > 0)
         json_double(&w, (double)s->raw / (double)s->stored);
     else
-        json_null(&w);
+        json_nil(&w);
     const ckpt_state *a = ckpt_reader_attrs(r);
     json_key(&w, "attributes");
     json_begin_object(&w);
@@ -765,9 +765,9 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
             continue;
         json_begin_object(&w);
         json_key(&w, "name");
-        json_string(&w, t.name);
+        json_str(&w, t.name);
         json_key(&w, "dtype");
-        json_string(&w, ckpt_dtype_name(t.dtype));
+        json_str(&w, ckpt_dtype_name(t.dtype));
         json_key(&w, "shape");
         json_shape(&w, t.ndim, t.shape);
         json_key(&w, "shards");
@@ -803,7 +803,7 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
         json_key(&w, "shards");
         json_begin_object(&w);
         json_key(&w, "tensor");
-        json_string(&w, t.name);
+        json_str(&w, t.name);
         json_key(&w, "boxes");
         json_begin_array(&w);
         for (int64_t j = 0; j < t.nboxes; j++) {
@@ -818,9 +818,9 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
             json_key(&w, "rank");
             json_int(&w, b.writer_rank);
             json_key(&w, "file");
-            json_string(&w, b.file);
+            json_str(&w, b.file);
             json_key(&w, "dataset");
-            json_string(&w, b.dataset);
+            json_str(&w, b.dataset);
             json_key(&w, "pieces");
             json_int(&w, b.npieces);
             json_end_object(&w);
@@ -846,16 +846,16 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
         for (int i = 0; i < ps->n; i++) {
             json_begin_object(&w);
             json_key(&w, "tensor");
-            json_string(&w, ps->v[i].tensor);
+            json_str(&w, ps->v[i].tensor);
             json_key(&w, "box");
             if (ps->v[i].box >= 0)
                 json_int(&w, ps->v[i].box);
             else
-                json_null(&w);
+                json_nil(&w);
             json_key(&w, "file");
-            json_string(&w, ps->v[i].file);
+            json_str(&w, ps->v[i].file);
             json_key(&w, "message");
-            json_string(&w, ps->v[i].message);
+            json_str(&w, ps->v[i].message);
             json_end_object(&w);
         }
         json_end_array(&w);
@@ -864,7 +864,7 @@ static void write_json(ckpt_reader *r, const options *o, const summary *s, const
         json_key(&w, "problems");
         json_begin_array(&w);
         for (int i = 0; i < ps->n; i++)
-            json_string(&w, ps->v[i].message);
+            json_str(&w, ps->v[i].message);
         json_end_array(&w);
     }
     json_end_object(&w);
@@ -882,27 +882,27 @@ static int list_root(const options *o, const root_list *l)
         json_init(&w, stdout);
         json_begin_object(&w);
         json_key(&w, "root");
-        json_string(&w, o->path);
+        json_str(&w, o->path);
         json_key(&w, "checkpoints");
         json_begin_array(&w);
         for (int i = 0; i < l->n; i++) {
             const root_entry *e = &l->v[i];
             json_begin_object(&w);
             json_key(&w, "name");
-            json_string(&w, e->name);
+            json_str(&w, e->name);
             json_key(&w, "state");
-            json_string(&w, root_state_name(e->state));
+            json_str(&w, root_state_name(e->state));
             json_key(&w, "bytes");
             json_int(&w, e->bytes);
             json_key(&w, "step");
             if (e->has_step)
                 json_int(&w, e->step);
             else
-                json_null(&w);
+                json_nil(&w);
             json_key(&w, "latest");
             json_bool(&w, e->latest);
             json_key(&w, "error");
-            json_string(&w, e->error);
+            json_str(&w, e->error);
             json_end_object(&w);
         }
         json_end_array(&w);

@@ -69,7 +69,7 @@ void attr_json(json_writer *w, const ckpt_state *attrs, const char *key, ckpt_at
     case CKPT_ATTR_STRING: {
         const char *v = "";
         ckpt_state_get_string(attrs, key, &v);
-        json_string(w, v ? v : "");
+        json_str(w, v ? v : "");
         break;
     }
     case CKPT_ATTR_BYTES: {
@@ -84,9 +84,9 @@ void attr_json(json_writer *w, const ckpt_state *attrs, const char *key, ckpt_at
         json_key(w, "hex");
         if (hex) {
             fmt_hex(hex, 2 * shown + 4, v, shown, shown);
-            json_string(w, hex);
+            json_str(w, hex);
         } else {
-            json_null(w);
+            json_nil(w);
         }
         if (n > shown) {
             json_key(w, "truncated");
@@ -97,6 +97,6 @@ void attr_json(json_writer *w, const ckpt_state *attrs, const char *key, ckpt_at
         break;
     }
     default:
-        json_null(w);
+        json_nil(w);
     }
 }

@@ -158,10 +158,10 @@ void json_string_n(json_writer *w, const char *s, size_t n)
     fputc('"', w->out);
 }
 
-void json_string(json_writer *w, const char *s)
+void json_str(json_writer *w, const char *s)
 {
     if (!s) {
-        json_null(w);
+        json_nil(w);
         return;
     }
     json_string_n(w, s, strlen(s));
@@ -192,7 +192,7 @@ void json_bool(json_writer *w, int v)
     fputs(v ? "true" : "false", w->out);
 }
 
-void json_null(json_writer *w)
+void json_nil(json_writer *w)
 {
     before_value(w);
     fputs("null", w->out);

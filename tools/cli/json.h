@@ -1,5 +1,6 @@
 /* json.h -- a tiny streaming JSON writer: nesting, commas, indentation and correct string escaping
- * (control characters as \u00XX, invalid UTF-8 replaced by U+FFFD, non-finite doubles as null). */
+ * (control characters as \u00XX, invalid UTF-8 replaced by U+FFFD, non-finite doubles as null).
+ * No name collides with jansson's (json_string, json_null, ...): tools link both. */
 #ifndef CKPT_TOOLS_JSON_H
 #define CKPT_TOOLS_JSON_H
 
@@ -31,14 +32,14 @@ void json_begin_inline_array(json_writer *w);
 /* Inside an object: the key of the next value. */
 void json_key(json_writer *w, const char *key);
 
-void json_string(json_writer *w, const char *s);
+void json_str(json_writer *w, const char *s);
 /* A string of n bytes that may hold NULs or invalid UTF-8. */
 void json_string_n(json_writer *w, const char *s, size_t n);
 void json_int(json_writer *w, int64_t v);
 /* Finite doubles with 17 significant digits (round-trip); NaN and infinities as null. */
 void json_double(json_writer *w, double v);
 void json_bool(json_writer *w, int v);
-void json_null(json_writer *w);
+void json_nil(json_writer *w);
 
 /* Writes the escaped form of s[0..n) (without quotes) to out: usable on its own by text output. */
 void json_escape(FILE *out, const char *s, size_t n);
