@@ -76,7 +76,7 @@ static const char usage_text[] =
     "  --max-shard-size S  the sharded form, each file at most S bytes of tensor data (a larger\n"
     "                      tensor gets a file of its own); suffixes K, M, G (binary)\n"
     "  --world-size M      --from: ranks the checkpoint is sharded for (default 1)\n"
-    "  --layout L          --from: file-per-rank (default) or shared\n"
+    "  --layout L          --from: file-per-rank (default), shared or group[:K]\n"
     "  --compress C        --from: none (default), zstd or zstd:LEVEL\n"
     "  --no-fsync          do not fsync what is written (faster, not crash-safe)\n"
     "  --json              one JSON object on stdout instead of the summary line\n"
@@ -185,8 +185,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->world_size = (int)n;
             world = v;
         } else if ((v = args_value(argc, argv, &i, "--layout", &m)) || m) {
-            if (!v || !saveopt_parse_layout(v, &o->so.layout))
-                return args_usage_error(PROG, "--layout needs shared or file-per-rank");
+            if (!v || !saveopt_parse_layout(v, &o->so))
+                return args_usage_error(PROG, "--layout needs shared or file-per-rank, or group[:K]");
             layout = v;
         } else if ((v = args_value(argc, argv, &i, "--compress", &m)) || m) {
             if (!v || !saveopt_parse_compress(v, &o->so))
