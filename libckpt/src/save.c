@@ -110,16 +110,18 @@ int ckpt_save_prepare(ckpt_save_job *j, MPI_Comm comm, const char *path, const c
         j->have_tmp = rc == CKPT_OK;
         ckpt_wire_str(&tmp, j->tmp);
     }
-    rc = ckpt_comm_share_root(&j->c, rc);
+    rc = ckpt_comm_share_root(&j->c, rc); /* rank 0's verdict, as it said it */
     if (rc == CKPT_OK)
         rc = ckpt_comm_bcast(&j->c, &tmp);
-    if (rc == CKPT_OK && j->c.rank != 0) {
-        snprintf(j->tmp, sizeof j->tmp, "%s", ckpt_wire_get_str(&tmp));
-        if (tmp.failed)
-            rc = ckpt_error(CKPT_ECORRUPT, "cannot decode the temporary directory's name");
+    if (rc == CKPT_OK) {
+        if (j->c.rank != 0) {
+            snprintf(j->tmp, sizeof j->tmp, "%s", ckpt_wire_get_str(&tmp));
+            if (tmp.failed)
+                rc = ckpt_error(CKPT_ECORRUPT, "cannot decode the temporary directory's name");
+        }
+        rc = ckpt_comm_agree(&j->c, rc);
     }
     ckpt_wire_free(&tmp);
-    rc = ckpt_comm_agree(&j->c, rc);
     if (rc) {
         if (j->c.rank == 0 && j->have_tmp)
             ckpt_remove_tree(j->tmp);

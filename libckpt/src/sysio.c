@@ -84,6 +84,7 @@ static int finish_open(int fd, const ckpt_fault_action *a)
     if (fd < 0) {
         int e = errno;
         atomic_fetch_sub(&open_files, 1);
+        ckpt_fault_after(a); /* a crash comes after the call, whatever it returned */
         return -e;
     }
     ckpt_fault_after(a);

@@ -24,14 +24,14 @@ from .boxes import Box, TensorSpec, boxes, replicated, shard, shard_box
 from .dtypes import torch_dtype
 from .errors import (CorruptError, CoverageError, Error, ExistsError, IncompleteError,
                      InvalidArgumentError, IOFailureError, MismatchError, MPIError, NoMemoryError,
-                     NotFoundError, UnsupportedError, VersionError, error_class)
+                     NotFoundError, UnsupportedError, VersionError, BusyError, error_class)
 from .load import Loaded, load
 from .manager import Entry, Manager
 from .reader import BoxInfo, Reader, TensorInfo, open
 from .save import save
 from .sharded import alloc_shards, local_shape, shard_state_dict, split_state_dict
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Exit status after a save on preemption (CKPT_EXIT_REQUEUE, 75).
 EXIT_REQUEUE = preempt.EXIT_REQUEUE
@@ -65,5 +65,5 @@ __all__ = [
     "shard_state_dict", "split_state_dict", "alloc_shards", "local_shape", "dtypes", "torch_dtype", "can_cast",
     "convert", "library_path", "Error", "error_class", "InvalidArgumentError", "NoMemoryError",
     "IOFailureError", "NotFoundError", "IncompleteError", "CorruptError", "MismatchError",
-    "CoverageError", "VersionError", "MPIError", "ExistsError", "UnsupportedError",
+    "CoverageError", "VersionError", "MPIError", "ExistsError", "UnsupportedError", "BusyError",
 ]

@@ -83,7 +83,7 @@ path: str = lib._name
 class SaveOptions(Structure):
     _fields_ = [("version", c_uint), ("layout", c_int), ("overwrite", c_int), ("fsync", c_int),
                 ("piece_bytes", c_int64), ("compress", c_int), ("level", c_int),
-                ("shuffle", c_int), ("threads", c_int), ("_spare", c_char * 256)]
+                ("shuffle", c_int), ("threads", c_int), ("group_size", c_int), ("_spare", c_char * 256)]
 
 
 class LoadOptions(Structure):

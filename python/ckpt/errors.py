@@ -91,10 +91,15 @@ class UnsupportedError(Error):
     status = -12
 
 
+class BusyError(Error):
+    """CKPT_EBUSY: the checkpoint root is in use by another job (its lock names the holder)."""
+    status = -13
+
+
 _BY_STATUS: Dict[int, Type[Error]] = {c.status: c for c in (
     InvalidArgumentError, NoMemoryError, IOFailureError, NotFoundError, IncompleteError,
     CorruptError, MismatchError, CoverageError, VersionError, MPIError, ExistsError,
-    UnsupportedError)}
+    UnsupportedError, BusyError)}
 
 
 def error_class(status: int) -> Type[Error]:

@@ -16,7 +16,7 @@ from .save import PathLike
 from .state import AttrValue, get_attrs
 
 lib = _lib.lib
-_LAYOUT_NAMES = {0: "file-per-rank", 1: "shared"}
+_LAYOUT_NAMES = {0: "file-per-rank", 1: "shared", 2: "file-per-group"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Reader:
         self.library_version: str = _lib.decode(lib.ckpt_reader_library_version(h))
         #: Ranks that saved it.
         self.world_size: int = lib.ckpt_reader_world_size(h)
-        #: "file-per-rank" or "shared".
+        #: "file-per-rank", "shared" or "file-per-group".
         self.layout: str = _lib.decode(lib.ckpt_layout_name(lib.ckpt_reader_layout(h)))
         #: "none", or e.g. "zstd:1+shuffle".
         self.compression: str = _lib.decode(lib.ckpt_reader_compression(h))

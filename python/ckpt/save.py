@@ -10,19 +10,19 @@ from .errors import InvalidArgumentError, check
 from .state import AttrValue, build
 
 PathLike = Union[str, "os.PathLike[str]"]
-_LAYOUTS = {"file-per-rank": 0, "per-rank": 0, "shared": 1}
+_LAYOUTS = {"file-per-rank": 0, "per-rank": 0, "shared": 1, "file-per-group": 2, "group": 2}
 _COMPRESS = {None: 0, "none": 0, "zstd": 1}
 
 
 def save_options(layout: str = "file-per-rank", compress: Optional[str] = None,
                  level: Optional[int] = None, shuffle: Optional[bool] = None,
                  threads: Optional[int] = None, overwrite: bool = False, fsync: bool = True,
-                 piece_bytes: Optional[int] = None) -> _lib.SaveOptions:
+                 piece_bytes: Optional[int] = None, group_size: Optional[int] = None) -> _lib.SaveOptions:
     """A ckpt_save_options: the library's defaults (ckpt_save_options_init), then what is given."""
     o = _lib.SaveOptions()
     _lib.lib.ckpt_save_options_init(ctypes.byref(o))
     if layout not in _LAYOUTS:
-        raise InvalidArgumentError(f"unknown layout {layout!r} (have: file-per-rank, shared)")
+        raise InvalidArgumentError(f"unknown layout {layout!r} (have: file-per-rank, shared, file-per-group)")
     if compress not in _COMPRESS:
         raise InvalidArgumentError(f"unknown compression {compress!r} (have: None, 'zstd')")
     o.layout = _LAYOUTS[layout]
@@ -37,6 +37,8 @@ def save_options(layout: str = "file-per-rank", compress: Optional[str] = None,
         o.threads = int(threads)
     if piece_bytes is not None:
         o.piece_bytes = int(piece_bytes)
+    if group_size is not None:
+        o.group_size = int(group_size)
     return o
 
 
@@ -44,7 +46,7 @@ def save(path: PathLike, state: Mapping[str, object], comm=None, *,
          attrs: Optional[Mapping[str, AttrValue]] = None, layout: str = "file-per-rank",
          compress: Optional[str] = None, level: Optional[int] = None,
          shuffle: Optional[bool] = None, threads: Optional[int] = None, overwrite: bool = False,
-         fsync: bool = True, piece_bytes: Optional[int] = None) -> None:
+         fsync: bool = True, piece_bytes: Optional[int] = None, group_size: Optional[int] = None) -> None:
     """Saves this rank's part of a sharded state to the checkpoint directory `path`.
 
     Collective over `comm` (an mpi4py communicator; None: this process alone): every rank
@@ -58,8 +60,9 @@ def save(path: PathLike, state: Mapping[str, object], comm=None, *,
       where they are (no copy). dtype follows the array (bf16: torch.bfloat16,
       ml_dtypes.bfloat16, or uint16 bits with dtype="bf16").
     attrs: int, float, str or bytes values (step, RNG state, config); rank 0's are written.
-    layout: "file-per-rank" (one HDF5 file per rank) or "shared" (one file through MPI-IO,
-      which plain h5py reads whole).
+    layout: "file-per-rank" (one HDF5 file per rank), "shared" (one file through MPI-IO,
+      which plain h5py reads whole) or "file-per-group" (one file per node, or per
+      group_size ranks, written by the group through MPI-IO).
     compress: None or "zstd" (level: zstd level, default 1, negative = fast; shuffle: byte
       shuffle first, default on; threads: compression threads per rank).
     overwrite: replace an existing checkpoint atomically (else ckpt.ExistsError).
@@ -82,7 +85,7 @@ def save(path: PathLike, state: Mapping[str, object], comm=None, *,
     bpath = _lib.encode(os.fspath(path))
     run_save(comm, state, attrs, dict(layout=layout, compress=compress, level=level, shuffle=shuffle,
                                       threads=threads, overwrite=overwrite, fsync=fsync,
-                                      piece_bytes=piece_bytes),
+                                      piece_bytes=piece_bytes, group_size=group_size),
              lambda st, opts: check(_lib.lib.ckpt_save(c, bpath, st, ctypes.byref(opts))))
 
 

@@ -172,6 +172,39 @@ static void test_local_error_reaches_all(void **u)
     ckpt_state_free(s);
 }
 
+/* Ranks that pass different options (valid each on its own) would wait for each other in
+ * different collectives; the save refuses on every rank, naming the option, and leaves nothing. */
+static void test_options_disagree(void **u)
+{
+    (void)u;
+    char p[4200], want[256];
+    path_of(p, "optsdiffer");
+    ckpt_state *s = good_state();
+    ckpt_save_options o;
+    ckpt_save_options_init(&o);
+    if (rank == nranks - 1)
+        o.layout = CKPT_LAYOUT_SHARED;
+    int rc = ckpt_save(MPI_COMM_WORLD, p, s, &o);
+    snprintf(want, sizeof want, "rank %d: ckpt_save: save option layout is shared on this rank but file-per-rank on "
+             "rank 0 (every rank must pass the same options)", nranks - 1);
+    expect_everywhere(rc, CKPT_EINVAL, want);
+    expect_nothing_left("optsdiffer");
+    ckpt_save_options_init(&o);
+    if (rank == 1)
+        o.piece_bytes = 1 << 16;
+    rc = ckpt_save(MPI_COMM_WORLD, p, s, &o);
+    expect_everywhere(rc, CKPT_EINVAL, "rank 1: ckpt_save: save option piece_bytes is 65536 on this rank but 4194304 on rank 0");
+    expect_nothing_left("optsdiffer");
+    /* and the path */
+    char q[4200];
+    path_of(q, rank == 1 ? "optsdiffer-other" : "optsdiffer");
+    rc = ckpt_save(MPI_COMM_WORLD, q, s, NULL);
+    expect_everywhere(rc, CKPT_EINVAL, "rank 1: ckpt_save: this rank saves to '");
+    expect_nothing_left("optsdiffer");
+    expect_nothing_left("optsdiffer-other");
+    ckpt_state_free(s);
+}
+
 static void test_exists(void **u)
 {
     (void)u;
@@ -374,6 +407,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_mismatch),  cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_gap),             cmocka_unit_test(test_local_error_reaches_all),
+        cmocka_unit_test(test_options_disagree),
         cmocka_unit_test(test_exists),          cmocka_unit_test(test_missing_marker),
         cmocka_unit_test(test_wrong_name),      cmocka_unit_test(test_no_checkpoint),
         cmocka_unit_test(test_flipped_byte),    cmocka_unit_test(test_truncated),

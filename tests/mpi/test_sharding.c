@@ -83,6 +83,12 @@ static void test_save(void **unused)
 {
     (void)unused;
     assert_int_equal(nranks, 4);
+    if (rank == 0) { /* a fresh directory every run */
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
     ckpt_state *s;
     assert_int_equal(ckpt_state_create(&s), CKPT_OK);
     void *mem[NT][2] = {{0}};

@@ -15,7 +15,7 @@ int main(void)
     S(ckpt_save_options);
     F(ckpt_save_options, version); F(ckpt_save_options, layout); F(ckpt_save_options, overwrite);
     F(ckpt_save_options, fsync); F(ckpt_save_options, piece_bytes); F(ckpt_save_options, compress);
-    F(ckpt_save_options, level); F(ckpt_save_options, shuffle); F(ckpt_save_options, threads);
+    F(ckpt_save_options, level); F(ckpt_save_options, shuffle); F(ckpt_save_options, threads); F(ckpt_save_options, group_size);
     S(ckpt_load_options);
     F(ckpt_load_options, version); F(ckpt_load_options, verify); F(ckpt_load_options, threads);
     S(ckpt_tensor_info);

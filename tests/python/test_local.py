@@ -150,7 +150,7 @@ def test_reader(tmp_path):
     ckpt.save(tmp_path / "c", {"w": ckpt.boxes(w.shape, [((0, 0), w[:, :3].copy()), ((0, 3), w[:, 3:].copy())]),
                                "g/s": np.array(2.5)}, attrs={"step": 3}, fsync=False)
     with ckpt.open(tmp_path / "c") as r:
-        assert (r.format_version, r.library_version, r.world_size) == (1, "0.1.0", 1)
+        assert (r.format_version, r.library_version, r.world_size) == (2, "0.2.0", 1)
         assert r.names() == ["g/s", "w"] and "w" in r and "v" not in r
         t = r.tensor("w")
         assert (t.dtype, t.shape, t.nboxes, t.raw_bytes) == ("f32", (4, 6), 2, 96)
@@ -222,7 +222,7 @@ def test_convert():
 
 def test_every_status_has_its_class():
     codes = {c.status: c for c in ckpt.Error.__subclasses__()}
-    assert sorted(codes) == list(range(-12, 0))
+    assert sorted(codes) == list(range(-13, 0))
     for status, cls in codes.items():
         assert ckpt.error_class(status) is cls and cls.__module__ == "ckpt"
         assert ckpt.Error("x", status).code.startswith("CKPT_E")

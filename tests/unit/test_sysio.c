@@ -261,7 +261,7 @@ static void test_crash_and_counting(void **u)
     assert_non_null(fgets(line, sizeof line, f));
     fclose(f);
     /* the child's counters start at zero (ckpt_fault_reset) */
-    if (!strstr(line, " open=1 read=0 write=2 truncate=0 fsync=1 rename=0 mkdir=0 unlink=0 rmdir=0 close=1 lock=0\n") ||
+    if (!strstr(line, " open=1 read=0 write=2 truncate=0 fsync=1 rename=0 mkdir=0 unlink=0 rmdir=0 close=1 lock=0 mpiio=0\n") ||
         strncmp(line, "ckpt-fault-count pid=", 21) != 0 || !strstr(line, " rank=-1 "))
         fail_msg("report line '%s'", line);
 }
