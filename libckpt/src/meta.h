@@ -146,6 +146,9 @@ int ckpt_index_write(const ckpt_index *ix, const char *path);
  * in messages. */
 int ckpt_index_read_image(const void *image, size_t len, const char *path, ckpt_index **out);
 
+/* Reads the file at path into memory (*image malloc'ed): the index's bytes, read once. */
+int ckpt_index_read_bytes(const char *path, unsigned char **image, size_t *len);
+
 /* Reads the file at path into memory and decodes it. */
 int ckpt_index_read(const char *path, ckpt_index **out);
 

@@ -790,18 +790,19 @@ int ckpt_index_read_image(const void *image, size_t len, const char *path, ckpt_
     return CKPT_OK;
 }
 
-int ckpt_index_read(const char *path, ckpt_index **out)
+int ckpt_index_read_bytes(const char *path, unsigned char **image, size_t *len)
 {
-    *out = NULL;
+    *image = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return ckpt_error(errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "cannot open index '%s': %s", path,
                           strerror(errno));
     unsigned char *buf = NULL;
-    size_t len = 0, cap = 0, n;
+    size_t n, cap = 0;
     int rc = CKPT_OK;
     for (;;) {
-        if (len == cap) {
+        if (*len == cap) {
             size_t nc = cap ? cap * 2 : 1 << 16;
             unsigned char *b = realloc(buf, nc);
             if (!b) {
@@ -811,8 +812,8 @@ int ckpt_index_read(const char *path, ckpt_index **out)
             buf = b;
             cap = nc;
         }
-        n = fread(buf + len, 1, cap - len, f);
-        len += n;
+        n = fread(buf + *len, 1, cap - *len, f);
+        *len += n;
         if (n == 0) {
             if (ferror(f))
                 rc = ckpt_error(CKPT_EIO, "cannot read index '%s': %s", path, strerror(errno));
@@ -820,6 +821,21 @@ int ckpt_index_read(const char *path, ckpt_index **out)
         }
     }
     fclose(f);
+    if (rc) {
+        free(buf);
+        *len = 0;
+        return rc;
+    }
+    *image = buf;
+    return CKPT_OK;
+}
+
+int ckpt_index_read(const char *path, ckpt_index **out)
+{
+    *out = NULL;
+    unsigned char *buf;
+    size_t len;
+    int rc = ckpt_index_read_bytes(path, &buf, &len);
     if (rc == CKPT_OK)
         rc = ckpt_index_read_image(buf, len, path, out);
     free(buf);

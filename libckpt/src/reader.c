@@ -54,38 +54,7 @@ int ckpt_reader_read_index(const char *path, unsigned char **image, size_t *len)
     char ipath[4096];
     if ((rc = ckpt_path_join(ipath, sizeof ipath, path, CKPT_INDEX_FILE)) != CKPT_OK)
         return rc;
-    FILE *f = fopen(ipath, "rb");
-    if (!f)
-        return ckpt_error(CKPT_EIO, "cannot read '%s': %s", ipath, strerror(errno));
-    size_t cap = 0, n;
-    unsigned char *buf = NULL;
-    for (;;) {
-        if (*len == cap) {
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            unsigned char *b = realloc(buf, nc);
-            if (!b) {
-                rc = ckpt_error(CKPT_ENOMEM, "out of memory reading '%s'", ipath);
-                break;
-            }
-            buf = b;
-            cap = nc;
-        }
-        n = fread(buf + *len, 1, cap - *len, f);
-        *len += n;
-        if (n == 0) {
-            if (ferror(f))
-                rc = ckpt_error(CKPT_EIO, "cannot read '%s': %s", ipath, strerror(errno));
-            break;
-        }
-    }
-    fclose(f);
-    if (rc) {
-        free(buf);
-        *len = 0;
-        return rc;
-    }
-    *image = buf;
-    return CKPT_OK;
+    return ckpt_index_read_bytes(ipath, image, len);
 }
 
 int ckpt_reader_open_image(const char *path, const void *image, size_t len, ckpt_reader **out)
