@@ -141,12 +141,15 @@ static void test_roundtrip(void **u)
     (void)u;
     char why[512];
     set_faults(NULL);
+    unlinkat(dfd, "a.h5", 0); /* a rerun in the same scratch must count as a fresh one does */
     if (write_file("a.h5", why, sizeof why) != 0)
         fail_msg("write: %s", why);
     uint64_t opens = ckpt_fault_count(CKPT_IO_OPEN), writes = ckpt_fault_count(CKPT_IO_WRITE);
     assert_true(opens >= 1); /* H5Fcreate may probe an existing file first */
     assert_true(writes >= 2); /* HDF5's own writes went through sysio */
-    assert_int_equal(ckpt_fault_count(CKPT_IO_CLOSE), opens);
+    /* H5Fcreate's probe of a file that is not there is an open that fails, with nothing to close */
+    uint64_t closes = ckpt_fault_count(CKPT_IO_CLOSE);
+    assert_true(closes >= 1 && closes <= opens);
     assert_int_equal(read_file("a.h5", 0, why, sizeof why), 0);
     assert_true(ckpt_fault_count(CKPT_IO_READ) >= 2);
     assert_int_equal(read_file("a.h5", 1, why, sizeof why), 0); /* an ordinary HDF5 file */
