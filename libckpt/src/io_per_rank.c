@@ -480,19 +480,11 @@ static int hard_links_only(hid_t file, const char *dataset, const char *display)
  * dataset mapping other files) and pass only the filters a checkpoint declares (shuffle, zstd). */
 static int storage_inside(hid_t ds, const char *dataset, const char *display)
 {
+    const char *elsewhere = ckpt_h5_data_elsewhere(ds);
+    if (elsewhere)
+        return ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' %s: refused", dataset, display, elsewhere);
     hid_t dcpl = H5Dget_create_plist(ds);
-    if (dcpl < 0)
-        return ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' has no readable creation properties", dataset,
-                          display);
-    int rc = CKPT_OK;
-    H5D_layout_t lay = H5Pget_layout(dcpl);
-    if (lay != H5D_CONTIGUOUS && lay != H5D_CHUNKED && lay != H5D_COMPACT)
-        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' is a virtual dataset (its data would come from "
-                        "other files): refused", dataset, display);
-    else if (H5Pget_external_count(dcpl) != 0)
-        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' keeps its data in external files: refused",
-                        dataset, display);
-    int nf = rc ? 0 : H5Pget_nfilters(dcpl);
+    int rc = CKPT_OK, nf = dcpl < 0 ? 0 : H5Pget_nfilters(dcpl);
     for (int i = 0; i < nf && rc == CKPT_OK; i++) {
         unsigned flags, cd[8];
         size_t ncd = 8;
@@ -501,7 +493,8 @@ static int storage_inside(hid_t ds, const char *dataset, const char *display)
             rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' uses HDF5 filter %d, which a checkpoint "
                             "never declares: refused", dataset, display, (int)id);
     }
-    H5Pclose(dcpl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
     return rc;
 }
 

@@ -233,6 +233,35 @@ void ckpt_index_dataset_box(const ckpt_index *ix, const ckpt_boxref *b, ckpt_box
 
 /* ---- validation ---- */
 
+void ckpt_index_printable(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < len; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch == 0x7f)
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+        else
+            buf[o++] = (char)ch;
+    }
+    if (*s && o + 3 < len) /* cut: say so */
+        o += (size_t)snprintf(buf + o, len - o, "...");
+    if (len)
+        buf[o < len ? o : len - 1] = '\0';
+}
+
+int ckpt_index_check_name(const char *name, const char *what)
+{
+    for (size_t i = 0; name[i]; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            char shown[256];
+            ckpt_index_printable(name, shown, sizeof shown);
+            return ckpt_error(CKPT_EINVAL, "%s '%s' contains control character 0x%02x at byte %zu", what, shown, ch, i);
+        }
+    }
+    return ckpt_name_check(name, what);
+}
+
 static int corrupt(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int corrupt(const char *path, const char *fmt, ...)
 {
@@ -327,7 +356,7 @@ int ckpt_index_validate(ckpt_index *ix, const char *path)
     int64_t next_box = 0, next_row = 0, next_piece = 0;
     for (int64_t i = 0; i < ix->ntensors; i++) {
         ckpt_itensor *t = &ix->tensors[i];
-        if (ckpt_name_check(t->name, "tensor name") != CKPT_OK)
+        if (ckpt_index_check_name(t->name, "tensor name") != CKPT_OK)
             return corrupt(path, "/index/tensors row %" PRId64 ": %s", i, ckpt_errmsg());
         if (i > 0 && strcmp(ix->tensors[i - 1].name, t->name) >= 0)
             return corrupt(path, "/index/tensors is not sorted by name at row %" PRId64 " ('%s')", i, t->name);

@@ -134,6 +134,13 @@ void ckpt_rank_file_name(int64_t rank, char *buf, size_t len);
 void ckpt_group_file_name(int64_t group, char *buf, size_t len);
 void ckpt_shared_dataset(const char *name, char *buf, size_t len);
 
+/* A name read from an index (tensor name, attribute key) as messages show it: control bytes
+ * (below 0x20, 0x7f) as \xNN, so that a message stays one line. */
+void ckpt_index_printable(const char *s, char *buf, size_t len);
+
+/* ckpt_name_check for a name read from an index: CKPT_EINVAL naming it printably. */
+int ckpt_index_check_name(const char *name, const char *what);
+
 /* Checks the index's contents (the rules of formats/SPEC.md): names, dtypes, shapes, sharding
  * descriptors, explicit boxes tiling their tensor exactly, writers inside the world, the group
  * map, checksum slots. Fills the derived fields. CKPT_ECORRUPT naming the table and row. */

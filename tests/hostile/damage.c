@@ -627,6 +627,17 @@ static void attr_bytes_huge(const char *dir)
     HX_OK(H5Fclose(f));
 }
 
+/* a key no ckpt_state accepts, with a newline in it */
+static void attr_key_control(const char *dir)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    int64_t v = 1;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    H5Dclose(put_dataset(f, "/attributes/bad\nkey", H5T_STD_I64LE, sp, 0, &v, "int"));
+    H5Sclose(sp);
+    HX_OK(H5Fclose(f));
+}
+
 /* ---- root attributes (section 3.1) ---- */
 
 #define ROOT_EDIT(fname, stmt)                                                                     \
@@ -691,6 +702,20 @@ static void tensor_name_dotdot(const char *dir)
     hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
     H5Tinsert(mt, "name", 0, t);
     const char *v[3] = {"s", "../../w", "x"};
+    HX_OK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Dclose(d);
+    HX_OK(H5Fclose(f));
+}
+
+static void tensor_name_control(const char *dir)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    hid_t d = H5Dopen2(f, "/index/tensors", H5P_DEFAULT), t = vlen_str();
+    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
+    H5Tinsert(mt, "name", 0, t);
+    const char *v[3] = {"s", "w\nx", "x"};
     HX_OK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
     H5Tclose(mt);
     H5Tclose(t);
@@ -768,6 +793,86 @@ static void tensors_missing(const char *dir)
 }
 
 /* ---- links and storage out of the index ---- */
+
+static void index_elink(const char *dir, const char *path)
+{
+    char secret[4200], target[4300];
+    make_secret_ckpt(dir, secret, sizeof secret);
+    snprintf(target, sizeof target, "%s/index.h5", secret);
+    hid_t f = open_rw(dir, "index.h5");
+    unlink_obj(f, path);
+    HX_OK(H5Lcreate_external(target, path, f, path, H5P_DEFAULT, H5P_DEFAULT));
+    HX_OK(H5Fclose(f));
+}
+static void index_elink_tensors(const char *dir) { index_elink(dir, "/index/tensors"); }
+static void index_elink_group(const char *dir) { index_elink(dir, "/index"); }
+static void index_elink_attrs(const char *dir) { index_elink(dir, "/attributes"); }
+static void index_elink_attr(const char *dir) { index_elink(dir, "/attributes/note"); }
+
+static void index_soft_link(const char *dir)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    unlink_obj(f, "/attributes/note");
+    HX_OK(H5Lcreate_soft("/attributes/step", f, "/attributes/note", H5P_DEFAULT, H5P_DEFAULT));
+    HX_OK(H5Fclose(f));
+}
+
+/* /attributes/rng (8 bytes) kept in the secret file */
+static void index_external_storage(const char *dir)
+{
+    char secret[4200];
+    make_secret_bin(dir, secret, sizeof secret);
+    hid_t f = open_rw(dir, "index.h5");
+    hsize_t n = 8;
+    hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    HX_OK(H5Pset_external(dcpl, secret, 0, 8));
+    H5Dclose(put_dataset(f, "/attributes/rng", H5T_STD_U8LE, sp, dcpl, NULL, "bytes"));
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    HX_OK(H5Fclose(f));
+}
+
+/* version 1: the checksum table kept in the secret file */
+static void v1_checksums_external(const char *dir)
+{
+    char secret[4200];
+    make_secret_bin(dir, secret, sizeof secret);
+    hid_t f = open_rw(dir, "index.h5");
+    hid_t d = H5Dopen2(f, "/index/checksums", H5P_DEFAULT), s = H5Dget_space(d);
+    hsize_t n = (hsize_t)H5Sget_simple_extent_npoints(s);
+    H5Sclose(s);
+    H5Dclose(d);
+    hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    HX_OK(H5Pset_external(dcpl, secret, 0, n * 8));
+    H5Dclose(put_dataset(f, "/index/checksums", H5T_STD_U64LE, sp, dcpl, NULL, NULL));
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    HX_OK(H5Fclose(f));
+}
+
+/* /attributes/rng a virtual dataset over bytes of the secret file */
+static void index_vds(const char *dir)
+{
+    char secret[4200];
+    make_secret_h5(dir, "0", secret, sizeof secret);
+    hsize_t n = 8, n48 = 48, s0 = 0;
+    unsigned char b[48];
+    fill_secret(b, sizeof b);
+    hid_t sf = H5Fopen(secret, H5F_ACC_RDWR, H5P_DEFAULT);
+    HX_OK(sf);
+    hid_t bs = H5Screate_simple(1, &n48, NULL);
+    H5Dclose(put_dataset(sf, "/bytes", H5T_STD_U8LE, bs, 0, b, NULL));
+    HX_OK(H5Fclose(sf));
+    HX_OK(H5Sselect_hyperslab(bs, H5S_SELECT_SET, &s0, NULL, &n, NULL));
+    hid_t vs = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    HX_OK(H5Pset_virtual(dcpl, vs, secret, "/bytes", bs));
+    hid_t f = open_rw(dir, "index.h5");
+    H5Dclose(put_dataset(f, "/attributes/rng", H5T_STD_U8LE, vs, dcpl, NULL, "bytes"));
+    HX_OK(H5Fclose(f));
+    H5Pclose(dcpl);
+    H5Sclose(vs);
+    H5Sclose(bs);
+}
 
 static void index_symlink(const char *dir)
 {
@@ -1082,6 +1187,7 @@ const hx_class hx_classes[] = {
     {"attr-type-long", HX_V2, HX_AT_OPEN, "the type attribute of /attributes/step: a 60000-byte string", attr_type_long},
     {"attr-bytes-2d", HX_V2, HX_AT_OPEN, "/attributes/rng: uint8[2][4] with type 'bytes'", attr_bytes_2d},
     {"attr-bytes-huge", HX_V2, HX_AT_OPEN, "/attributes/rng: uint8[2^31] with no storage", attr_bytes_huge},
+    {"attr-key-control", HX_V2, HX_AT_OPEN, "an attribute dataset named 'bad\\nkey'", attr_key_control},
     /* (b) root attributes of other shapes and types */
     {"root-format-array", HX_V2, HX_AT_OPEN, "format: 2 strings", root_format_array},
     {"root-format-int", HX_V2, HX_AT_OPEN, "format: int64", root_format_int},
@@ -1114,6 +1220,7 @@ const hx_class hx_classes[] = {
     {"row-tensor-huge", HX_V2, HX_AT_OPEN, "/index/boxes row 0: tensor 2^40 (an int32 field)", row_tensor_huge},
     {"row-writer-negative", HX_V2, HX_AT_OPEN, "/index/boxes row 1: writer -1", row_writer_negative},
     {"tensor-name-dotdot", HX_V2, HX_AT_OPEN, "tensor name '../../w'", tensor_name_dotdot},
+    {"tensor-name-control", HX_V2, HX_AT_OPEN, "tensor name 'w\\nx'", tensor_name_control},
     {"boxes-offset-float", HX_V2, HX_AT_OPEN, "/index/boxes with offset float64[8]", boxes_offset_float},
     {"boxes-tensor-string", HX_V2, HX_AT_OPEN, "/index/boxes with tensor a string", boxes_tensor_string},
     {"tensors-2d", HX_V2, HX_AT_OPEN, "/index/tensors 2-D", tensors_2d},
@@ -1126,6 +1233,14 @@ const hx_class hx_classes[] = {
     {"groups-id-huge", HX_V2_GROUP, HX_AT_OPEN, "/index/groups row 1 group 2^40", groups_id_huge},
     {"groups-missing", HX_V2_GROUP, HX_AT_OPEN, "/index/groups absent", groups_missing},
     /* links and storage out of the index */
+    {"index-elink-tensors", HX_V2, HX_AT_OPEN, "/index/tensors an external link into another index", index_elink_tensors},
+    {"index-elink-group", HX_V2, HX_AT_OPEN, "/index an external link into another index", index_elink_group},
+    {"index-elink-attrs", HX_V2, HX_AT_OPEN, "/attributes an external link into another index", index_elink_attrs},
+    {"index-elink-attr", HX_V2, HX_AT_OPEN, "/attributes/note an external link into another index", index_elink_attr},
+    {"index-soft-link", HX_V2, HX_AT_OPEN, "/attributes/note a soft link to /attributes/step", index_soft_link},
+    {"index-external-storage", HX_V2, HX_AT_OPEN, "/attributes/rng kept in an external file", index_external_storage},
+    {"index-vds", HX_V2, HX_AT_OPEN, "/attributes/rng a virtual dataset over another file", index_vds},
+    {"v1-checksums-external", HX_V1, HX_AT_OPEN, "v1 /index/checksums kept in an external file", v1_checksums_external},
     {"index-symlink", HX_V2, HX_AT_OPEN, "index.h5 a symbolic link to another checkpoint's index", index_symlink},
     {"no-rehash", HX_V2, HX_AT_OPEN, "world_size edited, marker not rehashed", no_rehash_edit},
     /* (e) data files: refused when the box is read, with verification on and off */
