@@ -332,8 +332,8 @@ int ckpt_index_validate(ckpt_index *ix, const char *path)
     char ss[512];
     if (ix->world_size < 1)
         return corrupt(path, "world_size %d is below 1", ix->world_size);
-    if (ix->piece_bytes < 1)
-        return corrupt(path, "piece_bytes %" PRId64 " is below 1", ix->piece_bytes);
+    if (ix->piece_bytes < 1 || ix->piece_bytes > CKPT_INDEX_MAX_PIECE_BYTES)
+        return corrupt(path, "piece_bytes %" PRId64 " outside 1..%" PRId64, ix->piece_bytes, CKPT_INDEX_MAX_PIECE_BYTES);
     /* the group map: runs of ranks covering 0..world_size-1 in order */
     if (ix->layout == CKPT_LAYOUT_GROUP) {
         int64_t next = 0, maxg = -1;

@@ -17,6 +17,8 @@
 #define CKPT_INDEX_FILE "index.h5"
 #define CKPT_COMMIT_FILE "COMMITTED"
 #define CKPT_SHARED_FILE "data.h5"
+/* The largest piece_bytes any version of the library writes (a reader refuses more). */
+#define CKPT_INDEX_MAX_PIECE_BYTES (INT64_C(1) << 30)
 
 typedef enum ckpt_sharding {
     CKPT_SHARDING_GRID = 0,    /* one box per cell of a regular grid (grid.h) */

@@ -736,33 +736,70 @@ static int decode_v1(reader_ctx *c, hid_t g)
     return rc;
 }
 
+/* A root attribute (section 3.1) that must be a scalar string: CKPT_OK, 1 when absent and
+ * optional, else CKPT_ECORRUPT naming it. */
+static int root_str(reader_ctx *c, hid_t f, const char *name, char *buf, size_t len, int optional)
+{
+    if (H5Aexists(f, name) <= 0)
+        return optional ? 1 : bad(c, "root attribute '%s' is missing", name);
+    if (ckpt_h5_read_attr_str(f, name, buf, len) < 0)
+        return bad(c, "root attribute '%s' is not a scalar string", name);
+    return CKPT_OK;
+}
+
+/* A root attribute that must be an integer in lo..hi. */
+static int root_int(reader_ctx *c, hid_t f, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (H5Aexists(f, name) <= 0)
+        return bad(c, "root attribute '%s' is missing", name);
+    if (ckpt_h5_read_attr_i64(f, name, out) < 0)
+        return bad(c, "root attribute '%s' is not an integer scalar", name);
+    if (*out < lo || *out > hi)
+        return bad(c, "root attribute '%s' is %lld, outside %lld..%lld", name, (long long)*out, (long long)lo,
+                   (long long)hi);
+    return CKPT_OK;
+}
+
 static int decode(reader_ctx *c, hid_t f)
 {
     ckpt_index *ix = c->ix;
-    char buf[64];
+    char buf[64], shown[300];
     int64_t v;
     if (ckpt_h5_read_attr_str(f, "format", buf, sizeof buf) < 0 || strcmp(buf, "ckpt") != 0)
         return ckpt_error(CKPT_ECORRUPT, "'%s' is not a ckpt index (no format=\"ckpt\" attribute)", c->path);
-    if (ckpt_h5_read_attr_i64(f, "format_version", &v) < 0)
-        return bad(c, "no format_version");
+    int rc = root_int(c, f, "format_version", INT64_MIN, INT64_MAX, &v);
+    if (rc)
+        return rc;
     if (v < 1 || v > CKPT_FORMAT_VERSION)
         return ckpt_error(CKPT_EVERSION,
                           "checkpoint index '%s' has format version %lld; this library (%s) reads versions 1..%d",
                           c->path, (long long)v, CKPT_VERSION_STRING, CKPT_FORMAT_VERSION);
     ix->format_version = (int)v;
-    if (ckpt_h5_read_attr_str(f, "library_version", ix->library_version, sizeof ix->library_version) < 0 ||
-        ckpt_h5_read_attr_str(f, "layout", buf, sizeof buf) < 0 || layout_from_name(buf, &ix->layout) < 0 ||
-        (ix->format_version < 2 && ix->layout == CKPT_LAYOUT_GROUP) ||
-        ckpt_h5_read_attr_i64(f, "world_size", &v) < 0 || v < 1 || v > INT32_MAX)
-        return bad(c, "missing or bad library_version/layout/world_size attributes");
+    if ((rc = root_str(c, f, "library_version", ix->library_version, sizeof ix->library_version, 0)) != CKPT_OK ||
+        (rc = root_str(c, f, "layout", buf, sizeof buf, 0)) != CKPT_OK)
+        return rc;
+    if (layout_from_name(buf, &ix->layout) < 0 || (ix->format_version < 2 && ix->layout == CKPT_LAYOUT_GROUP)) {
+        ckpt_index_printable(buf, shown, sizeof shown);
+        return bad(c, "root attribute 'layout' is '%s', not one of %s", shown,
+                   ix->format_version < 2 ? "file-per-rank, shared (format version 1)"
+                                          : "file-per-rank, shared, file-per-group");
+    }
+    if ((rc = root_int(c, f, "world_size", 1, INT32_MAX, &v)) != CKPT_OK)
+        return rc;
     ix->world_size = (int)v;
-    if (ckpt_h5_read_attr_str(f, "checksum", buf, sizeof buf) < 0 || strcmp(buf, "xxh3-64") != 0)
-        return bad(c, "unknown checksum algorithm (expected xxh3-64)");
-    if (ckpt_h5_read_attr_i64(f, "piece_bytes", &ix->piece_bytes) < 0 || ix->piece_bytes < 1)
-        return bad(c, "missing piece_bytes");
-    if (ckpt_h5_read_attr_str(f, "compression", ix->compression, sizeof ix->compression) < 0)
+    if ((rc = root_str(c, f, "checksum", buf, sizeof buf, 0)) != CKPT_OK)
+        return rc;
+    if (strcmp(buf, "xxh3-64") != 0) {
+        ckpt_index_printable(buf, shown, sizeof shown);
+        return bad(c, "unknown checksum algorithm '%s' (expected xxh3-64)", shown);
+    }
+    if ((rc = root_int(c, f, "piece_bytes", 1, CKPT_INDEX_MAX_PIECE_BYTES, &ix->piece_bytes)) != CKPT_OK)
+        return rc;
+    rc = root_str(c, f, "compression", ix->compression, sizeof ix->compression, 1);
+    if (rc == 1)
         snprintf(ix->compression, sizeof ix->compression, "none");
-    int rc;
+    else if (rc)
+        return rc;
     if (H5Lexists(f, "index", H5P_DEFAULT) <= 0)
         return bad(c, "the /index group is missing");
     if ((rc = hard_link(c, f, "index", "/index")) != CKPT_OK)

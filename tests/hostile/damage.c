@@ -322,6 +322,13 @@ static void put_attr_i64s(hid_t obj, const char *name, int64_t v, hsize_t n)
     free(a);
 }
 
+static void put_attr_f64(hid_t obj, const char *name, double v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    put_attr(obj, name, H5T_IEEE_F64LE, sp, &v);
+    H5Sclose(sp);
+}
+
 /* A fixed-length string attribute of `len` bytes: `v` then NULs. */
 static void put_attr_fixed(hid_t obj, const char *name, const char *v, size_t len)
 {
@@ -651,7 +658,21 @@ static void attr_key_control(const char *dir)
 ROOT_EDIT(root_format_array, put_attr_strs(f, "format", "ckpt", 2))
 ROOT_EDIT(root_format_int, put_attr_i64(f, "format", 7))
 ROOT_EDIT(root_format_long, put_attr_fixed(f, "format", "ckpt", 60000))
+ROOT_EDIT(root_version_string, put_attr_str(f, "format_version", "2"))
+ROOT_EDIT(root_version_array, put_attr_i64s(f, "format_version", 2, 512))
+ROOT_EDIT(root_version_double, put_attr_f64(f, "format_version", 2.0))
+ROOT_EDIT(root_libver_array, put_attr_strs(f, "library_version", "0.2.0", 1000))
+ROOT_EDIT(root_libver_int, put_attr_i64(f, "library_version", 2))
 ROOT_EDIT(root_libver_long, put_attr_fixed(f, "library_version", "0.2.0-and-a-very-long-build-tag-of-a-custom-build", 60000))
+ROOT_EDIT(root_layout_array, put_attr_strs(f, "layout", "file-per-rank", 1000))
+ROOT_EDIT(root_layout_double, put_attr_f64(f, "layout", 1.0))
+ROOT_EDIT(root_world_array, put_attr_i64s(f, "world_size", 2, 2))
+ROOT_EDIT(root_world_double, put_attr_f64(f, "world_size", 2.0))
+ROOT_EDIT(root_world_huge, put_attr_i64(f, "world_size", (int64_t)1 << 40))
+ROOT_EDIT(root_checksum_array, put_attr_strs(f, "checksum", "xxh3-64", 16))
+ROOT_EDIT(root_pieces_string, put_attr_str(f, "piece_bytes", "32"))
+ROOT_EDIT(root_pieces_huge, put_attr_i64(f, "piece_bytes", INT64_MAX))
+ROOT_EDIT(root_compression_array, put_attr_strs(f, "compression", "none", 16))
 
 /* ---- tables (sections 3.2-3.4, appendix) ---- */
 
@@ -1192,7 +1213,21 @@ const hx_class hx_classes[] = {
     {"root-format-array", HX_V2, HX_AT_OPEN, "format: 2 strings", root_format_array},
     {"root-format-int", HX_V2, HX_AT_OPEN, "format: int64", root_format_int},
     {"root-format-long", HX_V2, HX_OPENS, "format: a 60000-byte fixed-length string 'ckpt'", root_format_long},
+    {"root-version-string", HX_V2, HX_AT_OPEN, "format_version: a string", root_version_string},
+    {"root-version-array", HX_V2, HX_AT_OPEN, "format_version: int64[512]", root_version_array},
+    {"root-version-double", HX_V2, HX_AT_OPEN, "format_version: float64", root_version_double},
+    {"root-libver-array", HX_V2, HX_AT_OPEN, "library_version: 1000 strings", root_libver_array},
+    {"root-libver-int", HX_V2, HX_AT_OPEN, "library_version: int64", root_libver_int},
     {"root-libver-long", HX_V2, HX_OPENS, "library_version: a 60000-byte fixed-length string", root_libver_long},
+    {"root-layout-array", HX_V2, HX_AT_OPEN, "layout: 1000 strings", root_layout_array},
+    {"root-layout-double", HX_V2, HX_AT_OPEN, "layout: float64", root_layout_double},
+    {"root-world-array", HX_V2, HX_AT_OPEN, "world_size: int64[2]", root_world_array},
+    {"root-world-double", HX_V2, HX_AT_OPEN, "world_size: float64", root_world_double},
+    {"root-world-huge", HX_V2, HX_AT_OPEN, "world_size: 2^40", root_world_huge},
+    {"root-checksum-array", HX_V2, HX_AT_OPEN, "checksum: 16 strings", root_checksum_array},
+    {"root-pieces-string", HX_V2, HX_AT_OPEN, "piece_bytes: a string", root_pieces_string},
+    {"root-pieces-huge", HX_V2, HX_AT_OPEN, "piece_bytes: INT64_MAX", root_pieces_huge},
+    {"root-compression-array", HX_V2, HX_AT_OPEN, "compression: 16 strings", root_compression_array},
     /* (c) version-1 piece ranges */
     {"v1-npieces-negative", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: npieces -1", v1_npieces_negative},
     {"v1-file-path", HX_V1, HX_AT_OPEN, "v1 /index/files row 0: '../secret.h5'", v1_file_path},
