@@ -291,17 +291,28 @@ static int validate_rows(ckpt_index *ix, int64_t ti, const char *path)
         int ok = ckpt_box_in_shape(&r->box, t->shape);
         for (int d = 0; ok && d < t->ndim; d++)
             ok = r->box.ext[d] > 0;
-        if (!ok)
-            return corrupt(path, "/index/boxes row %" PRId64 ": box %s of tensor '%s' lies outside its shape %s",
-                           t->first_row + j, ckpt_box_str(&r->box, bs, sizeof bs), t->name,
-                           ckpt_shape_str(t->ndim, t->shape, bs2, sizeof bs2));
+        if (!ok) { /* offsets and extents as stored: their sums may not fit in int64 */
+            char es[512];
+            return corrupt(path, "/index/boxes row %" PRId64 ": the box of offset %s and extent %s lies outside the "
+                           "shape %s of tensor '%s'", t->first_row + j, ckpt_shape_str(t->ndim, r->box.off, bs, sizeof bs),
+                           ckpt_shape_str(t->ndim, r->box.ext, es, sizeof es),
+                           ckpt_shape_str(t->ndim, t->shape, bs2, sizeof bs2), t->name);
+        }
         ckpt_pieces pc;
         if (ix->format_version < 2) {
-            if (r->file < 0 || r->file >= ix->nfiles || !r->dataset ||
-                ckpt_pieces_from(t->ndim, r->box.ext, r->piece_dim, r->piece_len, &pc) != 0 ||
-                r->first_piece < 0 || r->first_piece > ix->npieces || pc.count > ix->npieces - r->first_piece)
-                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): bad file, dataset or piece range",
-                               t->first_row + j, t->name);
+            int64_t row = t->first_row + j;
+            if (r->file < 0 || r->file >= ix->nfiles)
+                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): file %d outside /index/files (%d rows)",
+                               row, t->name, r->file, ix->nfiles);
+            if (ckpt_pieces_from(t->ndim, r->box.ext, r->piece_dim, r->piece_len, &pc) != 0)
+                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): pieces of %" PRId64 " along dim %d "
+                               "do not cut its box %s", row, t->name, r->piece_len, r->piece_dim,
+                               ckpt_box_str(&r->box, bs, sizeof bs));
+            /* first_piece + count is compared without forming it: it may not fit in int64 */
+            if (r->first_piece < 0 || r->first_piece > ix->npieces || pc.count > ix->npieces - r->first_piece)
+                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): its %" PRId64 " checksums from "
+                               "%" PRId64 " lie outside /index/checksums (%" PRId64 " rows)", row, t->name, pc.count,
+                               r->first_piece, ix->npieces);
         } else if (ix->layout == CKPT_LAYOUT_SHARED) {
             ckpt_pieces_of(t->ndim, r->box.ext, ckpt_dtype_size(t->dtype), ix->piece_bytes, &pc);
             if (r->first_piece != slot)

@@ -718,8 +718,13 @@ static int decode_v1(reader_ctx *c, hid_t g)
         ix->nrows++;
         if (rb[i].dataset && !r->dataset)
             rc = ckpt_error(CKPT_ENOMEM, "out of memory reading index '%s'", c->path);
-        else if (!r->dataset || r->dataset[0] != '/')
+        else if (!r->dataset)
             rc = bad(c, "/index/boxes row %lld has no dataset path", (long long)i);
+        else if (r->dataset[0] != '/') {
+            char shown[300];
+            ckpt_index_printable(r->dataset, shown, sizeof shown);
+            rc = bad(c, "/index/boxes row %lld: dataset '%s' is not an absolute path", (long long)i, shown);
+        }
         else if (rb[i].npieces < 0)
             rc = bad(c, "/index/boxes row %lld has a negative piece count", (long long)i);
     }

@@ -681,13 +681,47 @@ ROOT_EDIT(root_compression_array, put_attr_strs(f, "compression", "none", 16))
 static void v2_overlap_gap(const char *dir) { set_elem(dir, "/index/boxes", "offset", 2, 0, 1); }
 /* version 1: big's third box [200:300, 0:70] moved to [150:250, 0:70] */
 static void v1_overlap_gap(const char *dir) { set_elem(dir, "/index/boxes", "offset", 2, 0, 150); }
+static void v1_piece_overflow(const char *dir) { set1(dir, "/index/boxes", "first_piece", 0, INT64_MAX - 10); }
+static void v1_piece_negative(const char *dir) { set1(dir, "/index/boxes", "first_piece", 1, -5); }
+static void v1_piece_past_end(const char *dir)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    hid_t d = H5Dopen2(f, "/index/checksums", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    int64_t n = (int64_t)H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5Dclose(d);
+    set_field(f, "/index/boxes", "first_piece", 0, (int64_t[]){n - 1}, 1);
+    HX_OK(H5Fclose(f));
+}
 static void v1_npieces_negative(const char *dir) { set1(dir, "/index/boxes", "npieces", 0, -1); }
+static void v1_file_range(const char *dir) { set1(dir, "/index/boxes", "file", 0, 1000); }
+static void v1_piece_dim(const char *dir) { set1(dir, "/index/boxes", "piece_dim", 0, 7); }
+static void v1_piece_len(const char *dir) { set1(dir, "/index/boxes", "piece_len", 0, INT64_MAX); }
 static void v1_file_path(const char *dir)
 {
     hid_t f = open_rw(dir, "index.h5");
     hid_t d = H5Dopen2(f, "/index/files", H5P_DEFAULT), t = vlen_str();
     const char *v[3] = {"../secret.h5", "rank-00001.h5", "rank-00002.h5"};
     HX_OK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
+    H5Tclose(t);
+    H5Dclose(d);
+    HX_OK(H5Fclose(f));
+}
+static void v1_dataset_path(const char *dir)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    hid_t d = H5Dopen2(f, "/index/boxes", H5P_DEFAULT), t = vlen_str();
+    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
+    H5Tinsert(mt, "dataset", 0, t);
+    hsize_t start = 0, cnt = 1;
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &cnt, NULL);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
+    const char *v = "boxes/0";
+    HX_OK(H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, &v));
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(mt);
     H5Tclose(t);
     H5Dclose(d);
     HX_OK(H5Fclose(f));
@@ -715,6 +749,12 @@ static void first_box_overflow(const char *dir) { set1(dir, "/index/tensors", "f
 static void first_row_overflow(const char *dir) { set1(dir, "/index/tensors", "first_row", 2, INT64_MAX - 1); }
 static void row_tensor_huge(const char *dir) { set1(dir, "/index/boxes", "tensor", 0, (int64_t)1 << 40); }
 static void row_writer_negative(const char *dir) { set1(dir, "/index/boxes", "writer", 1, -1); }
+static void row_extent_overflow(const char *dir)
+{
+    set_elem(dir, "/index/boxes", "offset", 0, 0, INT64_MAX - 1);
+    set_elem(dir, "/index/boxes", "extent", 0, 0, INT64_MAX - 1);
+}
+static void row_extent_zero(const char *dir) { set_elem(dir, "/index/boxes", "extent", 1, 1, 0); }
 
 static void tensor_name_dotdot(const char *dir)
 {
@@ -1229,8 +1269,15 @@ const hx_class hx_classes[] = {
     {"root-pieces-huge", HX_V2, HX_AT_OPEN, "piece_bytes: INT64_MAX", root_pieces_huge},
     {"root-compression-array", HX_V2, HX_AT_OPEN, "compression: 16 strings", root_compression_array},
     /* (c) version-1 piece ranges */
+    {"v1-piece-overflow", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: first_piece INT64_MAX - 10", v1_piece_overflow},
+    {"v1-piece-negative", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 1: first_piece -5", v1_piece_negative},
+    {"v1-piece-past-end", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: first_piece = checksums - 1", v1_piece_past_end},
     {"v1-npieces-negative", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: npieces -1", v1_npieces_negative},
+    {"v1-file-range", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: file 1000 of 3", v1_file_range},
+    {"v1-piece-dim", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: piece_dim 7", v1_piece_dim},
+    {"v1-piece-len", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: piece_len INT64_MAX", v1_piece_len},
     {"v1-file-path", HX_V1, HX_AT_OPEN, "v1 /index/files row 0: '../secret.h5'", v1_file_path},
+    {"v1-dataset-path", HX_V1, HX_AT_OPEN, "v1 /index/boxes row 0: dataset 'boxes/0' (relative)", v1_dataset_path},
     /* (d) overlap with an equal-sized gap */
     {"v2-overlap-gap", HX_V2, HX_AT_OPEN, "x's box [2:4, 2:6] moved to [1:3, 2:6]", v2_overlap_gap},
     {"v1-overlap-gap", HX_V1, HX_AT_OPEN, "v1 big's box [200:300, 0:70] moved to [150:250, 0:70]", v1_overlap_gap},
@@ -1254,6 +1301,8 @@ const hx_class hx_classes[] = {
     {"first-row-overflow", HX_V2, HX_AT_OPEN, "x first_row INT64_MAX - 1", first_row_overflow},
     {"row-tensor-huge", HX_V2, HX_AT_OPEN, "/index/boxes row 0: tensor 2^40 (an int32 field)", row_tensor_huge},
     {"row-writer-negative", HX_V2, HX_AT_OPEN, "/index/boxes row 1: writer -1", row_writer_negative},
+    {"row-extent-overflow", HX_V2, HX_AT_OPEN, "/index/boxes row 0: offset and extent INT64_MAX - 1", row_extent_overflow},
+    {"row-extent-zero", HX_V2, HX_AT_OPEN, "/index/boxes row 1: extent[1] 0", row_extent_zero},
     {"tensor-name-dotdot", HX_V2, HX_AT_OPEN, "tensor name '../../w'", tensor_name_dotdot},
     {"tensor-name-control", HX_V2, HX_AT_OPEN, "tensor name 'w\\nx'", tensor_name_control},
     {"boxes-offset-float", HX_V2, HX_AT_OPEN, "/index/boxes with offset float64[8]", boxes_offset_float},

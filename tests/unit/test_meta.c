@@ -580,7 +580,7 @@ static void test_validation(void **st)
     expect_refused("chunk.h5", edit_chunk, CKPT_ECORRUPT, bad_grid);
     expect_refused("writers.h5", edit_writers, CKPT_ECORRUPT, bad_grid);
     expect_refused("gridboxes.h5", edit_grid_boxes, CKPT_ECORRUPT, bad_grid);
-    expect_refused("outside.h5", edit_out_of_shape, CKPT_ECORRUPT, " is malformed: /index/boxes row 1: box [0:5, 4:6] of tensor 'x' lies outside its shape [4, 6]");
+    expect_refused("outside.h5", edit_out_of_shape, CKPT_ECORRUPT, " is malformed: /index/boxes row 1: the box of offset [0, 4] and extent [5, 2] lies outside the shape [4, 6] of tensor 'x'");
     expect_refused("overlap.h5", edit_overlap, CKPT_ECORRUPT, " is malformed: tensor 'x': saved boxes [0:4, 0:4] and [0:2, 3:6] overlap");
     expect_refused("overlapgap.h5", edit_overlap_gap, CKPT_ECORRUPT, " is malformed: tensor 'x': saved boxes [0:2, 4:6] and [1:3, 4:6] overlap");
     expect_refused("writer.h5", edit_writer, CKPT_ECORRUPT, " is malformed: /index/boxes row 0 (tensor 'x'): writer 9 outside 0..3");
