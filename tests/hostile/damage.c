@@ -1096,6 +1096,41 @@ static void data_filter(const char *dir)
     close_wbox(&b);
 }
 
+static void data_dtype_int(const char *dir)
+{
+    wbox b;
+    open_wbox(dir, &b);
+    int32_t v[HX_W_BOX];
+    for (int i = 0; i < HX_W_BOX; i++)
+        v[i] = i;
+    replace_wbox(&b, H5T_STD_I32LE, 0, v);
+    close_wbox(&b);
+}
+
+static void data_dtype_double(const char *dir)
+{
+    wbox b;
+    open_wbox(dir, &b);
+    double v[HX_W_BOX];
+    for (int i = 0; i < HX_W_BOX; i++)
+        v[i] = (double)i + 0.5;
+    replace_wbox(&b, H5T_IEEE_F64LE, 0, v);
+    close_wbox(&b);
+}
+
+static void data_dtype_string(const char *dir)
+{
+    wbox b;
+    open_wbox(dir, &b);
+    const char *v[HX_W_BOX];
+    for (int i = 0; i < HX_W_BOX; i++)
+        v[i] = "SECRSECRSECR";
+    hid_t t = vlen_str();
+    replace_wbox(&b, t, 0, v);
+    H5Tclose(t);
+    close_wbox(&b);
+}
+
 static void data_shape(const char *dir)
 {
     wbox b;
@@ -1165,6 +1200,18 @@ static void zstd_frame_huge(const char *dir) { write_chunk(dir, lying_frame, siz
 
 /* ---- checksums (only read when verifying) ---- */
 
+static void sums_short(const char *dir)
+{
+    wbox b;
+    open_wbox(dir, &b);
+    uint64_t one = 0;
+    hsize_t n = 1;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    H5Dclose(put_dataset(b.f, "/checksums", H5T_STD_U64LE, sp, 0, &one, NULL));
+    H5Sclose(sp);
+    close_wbox(&b);
+}
+
 static void sums_float(const char *dir)
 {
     wbox b;
@@ -1203,8 +1250,20 @@ static void first_piece_attr(const char *dir, int kind)
     H5Dclose(d);
     close_wbox(&b);
 }
+static void sums_first_huge(const char *dir) { first_piece_attr(dir, 0); }
 static void sums_first_string(const char *dir) { first_piece_attr(dir, 1); }
 static void sums_first_array(const char *dir) { first_piece_attr(dir, 2); }
+
+static void shared_sums_short(const char *dir)
+{
+    hid_t f = open_rw(dir, "data.h5");
+    uint64_t one = 0;
+    hsize_t n = 1;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    H5Dclose(put_dataset(f, "/checksums", H5T_STD_U64LE, sp, 0, &one, NULL));
+    H5Sclose(sp);
+    HX_OK(H5Fclose(f));
+}
 
 static void shared_zstd_frame_huge(const char *dir)
 {
@@ -1335,6 +1394,9 @@ const hx_class hx_classes[] = {
     {"data-vds", HX_V2, HX_AT_READ, "w's box: a virtual dataset over a secret file", data_vds},
     {"data-symlink", HX_V2, HX_AT_READ, "rank-00000.h5: a symbolic link to another checkpoint's file", data_symlink},
     {"data-filter", HX_V2, HX_AT_READ, "w's box: deflate (a filter no checkpoint declares)", data_filter},
+    {"data-dtype-int", HX_V2, HX_AT_READ, "w's box: int32 instead of f32", data_dtype_int},
+    {"data-dtype-double", HX_V2, HX_AT_READ, "w's box: float64 instead of f32", data_dtype_double},
+    {"data-dtype-string", HX_V2, HX_AT_READ, "w's box: vlen strings instead of f32", data_dtype_string},
     {"data-shape", HX_V2, HX_AT_READ, "w's box: shape [3, 32] instead of [2, 32]", data_shape},
     {"data-missing", HX_V2, HX_AT_READ, "rank-00000.h5 deleted", data_missing},
     {"data-directory", HX_V2, HX_AT_READ, "rank-00000.h5 a directory", data_directory},
@@ -1344,10 +1406,13 @@ const hx_class hx_classes[] = {
     {"shared-zstd-frame-huge", HX_V2_SHARED_ZSTD, HX_AT_READ, "data.h5 /tensors/w chunk 0: a zstd frame claiming 2^40 bytes", shared_zstd_frame_huge},
     {"shared-elink", HX_V2_SHARED, HX_AT_READ, "data.h5 /tensors/w: an external link to a secret file", shared_elink},
     /* checksums: refused when verifying */
+    {"sums-short", HX_V2, HX_AT_VERIFY, "rank-00000.h5 /checksums: 1 entry", sums_short},
     {"sums-float", HX_V2, HX_AT_VERIFY, "rank-00000.h5 /checksums: float64", sums_float},
     {"sums-elink", HX_V2, HX_AT_VERIFY, "rank-00000.h5 /checksums: an external link to a secret file", sums_elink},
+    {"sums-first-huge", HX_V2, HX_AT_VERIFY, "w's box: first_piece INT64_MAX", sums_first_huge},
     {"sums-first-string", HX_V2, HX_AT_VERIFY, "w's box: first_piece a string", sums_first_string},
     {"sums-first-array", HX_V2, HX_AT_VERIFY, "w's box: first_piece int64[512]", sums_first_array},
+    {"shared-sums-short", HX_V2_SHARED, HX_AT_VERIFY, "data.h5 /checksums: 1 entry", shared_sums_short},
     {NULL, HX_V2, HX_AT_OPEN, NULL, NULL},
 };
 

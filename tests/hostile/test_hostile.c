@@ -115,6 +115,9 @@ static const expect EXPECT[] = {
     {"data-vds", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' is a virtual dataset (its data would come from other files): refused"},
     {"data-symlink", CKPT_ECORRUPT, "tensor 'w': data file '@D@/rank-00000.h5' (written by rank 0) is not a regular file (a symbolic link or a directory is never followed out of the checkpoint)"},
     {"data-filter", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' uses HDF5 filter 1, which a checkpoint never declares: refused"},
+    {"data-dtype-int", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' holds 32-bit signed integers, not the f32 (32-bit floats) the index records"},
+    {"data-dtype-double", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' holds 64-bit floats, not the f32 (32-bit floats) the index records"},
+    {"data-dtype-string", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' holds strings, not the f32 (32-bit floats) the index records"},
     {"data-shape", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' does not have the shape the index records"},
     {"data-missing", CKPT_ENOTFOUND, "tensor 'w': data file '@D@/rank-00000.h5' (written by rank 0) is missing: No such file or directory"},
     {"data-directory", CKPT_ECORRUPT, "tensor 'w': data file '@D@/rank-00000.h5' (written by rank 0) is not a regular file (a symbolic link or a directory is never followed out of the checkpoint)"},
@@ -123,10 +126,13 @@ static const expect EXPECT[] = {
     {"zstd-frame-huge", CKPT_ECORRUPT, "tensor 'w': cannot read dataset '/boxes/1' of data file '@D@/rank-00000.h5' (truncated or damaged): the zstd chunk of piece 0 does not decompress"},
     {"shared-zstd-frame-huge", CKPT_ECORRUPT, "tensor 'w': cannot read dataset '/tensors/w' of data file '@D@/data.h5' (truncated or damaged); HDF5: filter returned failure during read (in H5Z_pipeline)"},
     {"shared-elink", CKPT_ECORRUPT, "tensor 'w': data file '@D@/data.h5': '/tensors/w' is an external link, not an object of the file: links out of a data file are refused"},
+    {"sums-short", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5': its 4 checksums from first_piece 1 lie outside the file's checksum table (1 entries)"},
     {"sums-float", CKPT_ECORRUPT, "tensor 'w': the checksum table of data file '@D@/rank-00000.h5' is not a complete 1-D uint64 table"},
     {"sums-elink", CKPT_ECORRUPT, "tensor 'w': data file '@D@/rank-00000.h5': '/checksums' is an external link, not an object of the file: links out of a data file are refused"},
+    {"sums-first-huge", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5': its 4 checksums from first_piece 9223372036854775807 lie outside the file's checksum table (7 entries)"},
     {"sums-first-string", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' has no valid first_piece attribute"},
     {"sums-first-array", CKPT_ECORRUPT, "tensor 'w': dataset '/boxes/1' of data file '@D@/rank-00000.h5' has no valid first_piece attribute"},
+    {"shared-sums-short", CKPT_ECORRUPT, "tensor 'w': data file '@D@/data.h5': 4 checksums from 1 lie outside its table of 1"},
     {NULL, 0, NULL},
 };
 
