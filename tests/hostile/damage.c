@@ -345,6 +345,13 @@ static void put_attr_fixed(hid_t obj, const char *name, const char *v, size_t le
 /* Removes the link at path (the object it named goes unreachable). */
 static void unlink_obj(hid_t f, const char *path) { HX_OK(H5Ldelete(f, path, H5P_DEFAULT)); }
 
+static void index_unlink(const char *dir, const char *path)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    unlink_obj(f, path);
+    HX_OK(H5Fclose(f));
+}
+
 /* Creates dataset path (replacing what is there) of type/space/dcpl; writes buf when given; sets
  * the `type` attribute of the attribute datasets when tname is given. */
 static hid_t put_dataset(hid_t f, const char *path, hid_t type, hid_t space, hid_t dcpl, const void *buf,
@@ -364,8 +371,9 @@ static hid_t put_dataset(hid_t f, const char *path, hid_t type, hid_t space, hid
     return d;
 }
 
-/* Sets field `field` (n int64 values: n == 1 a scalar field, else an array field) of one table row. */
-static void set_field(hid_t f, const char *table, const char *field, int64_t row, const int64_t *v, int n)
+/* Writes (write) or reads field `field` of one table row as n int64 values: n == 1 a scalar field,
+ * else an array field. */
+static void row_field(hid_t f, const char *table, const char *field, int64_t row, int64_t *v, int n, int write)
 {
     hid_t d = H5Dopen2(f, table, H5P_DEFAULT);
     HX_OK(d);
@@ -375,7 +383,7 @@ static void set_field(hid_t f, const char *table, const char *field, int64_t row
     HX_OK(H5Tinsert(mt, field, 0, ft));
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &cnt, NULL);
     HX_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL));
-    HX_OK(H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, v));
+    HX_OK(write ? H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, v) : H5Dread(d, mt, ms, fs, H5P_DEFAULT, v));
     H5Sclose(ms);
     H5Sclose(fs);
     H5Tclose(mt);
@@ -383,22 +391,14 @@ static void set_field(hid_t f, const char *table, const char *field, int64_t row
     H5Dclose(d);
 }
 
+static void set_field(hid_t f, const char *table, const char *field, int64_t row, int64_t *v, int n)
+{
+    row_field(f, table, field, row, v, n, 1);
+}
+
 static void get_field(hid_t f, const char *table, const char *field, int64_t row, int64_t *v, int n)
 {
-    hid_t d = H5Dopen2(f, table, H5P_DEFAULT);
-    HX_OK(d);
-    hsize_t dn = (hsize_t)n, start = (hsize_t)row, cnt = 1;
-    hid_t ft = n == 1 ? H5Tcopy(H5T_NATIVE_INT64) : H5Tarray_create2(H5T_NATIVE_INT64, 1, &dn);
-    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(int64_t) * (size_t)n);
-    HX_OK(H5Tinsert(mt, field, 0, ft));
-    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &cnt, NULL);
-    HX_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL));
-    HX_OK(H5Dread(d, mt, ms, fs, H5P_DEFAULT, v));
-    H5Sclose(ms);
-    H5Sclose(fs);
-    H5Tclose(mt);
-    H5Tclose(ft);
-    H5Dclose(d);
+    row_field(f, table, field, row, v, n, 0);
 }
 
 static void set1(const char *dir, const char *table, const char *field, int64_t row, int64_t v)
@@ -416,6 +416,29 @@ static void set_elem(const char *dir, const char *table, const char *field, int6
     get_field(f, table, field, row, a, 8);
     a[d] = v;
     set_field(f, table, field, row, a, 8);
+    HX_OK(H5Fclose(f));
+}
+
+/* Writes n strings into rows row0.. of string field `field` of an index table (field NULL: a
+ * table of strings). */
+static void set_strs(const char *dir, const char *table, const char *field, hsize_t row0, hsize_t n, const char **v)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    hid_t d = H5Dopen2(f, table, H5P_DEFAULT), t = vlen_str(), mt = t;
+    HX_OK(d);
+    if (field) {
+        mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
+        H5Tinsert(mt, field, 0, t);
+    }
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &n, NULL);
+    HX_OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &row0, NULL, &n, NULL));
+    HX_OK(H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, v));
+    H5Sclose(ms);
+    H5Sclose(fs);
+    if (field)
+        H5Tclose(mt);
+    H5Tclose(t);
+    H5Dclose(d);
     HX_OK(H5Fclose(f));
 }
 
@@ -541,109 +564,91 @@ static void replace_wbox(wbox *b, hid_t type, hid_t dcpl, const void *buf)
 
 /* ---- the edits: attribute datasets (section 3.5) ---- */
 
-static void attr_int_array(const char *dir)
+/* Replaces attribute dataset `path` of the index by one of type, `rank` dims (0: scalar) and dcpl,
+ * holding buf (NULL: nothing written), tagged with type attribute `tag`. */
+static void attr_dataset(const char *dir, const char *path, hid_t type, int rank, const hsize_t *dims, hid_t dcpl,
+                         const void *buf, const char *tag)
 {
     hid_t f = open_rw(dir, "index.h5");
-    int64_t v[512];
-    for (int i = 0; i < 512; i++)
-        v[i] = 1000 + i;
-    hsize_t n = 512;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    H5Dclose(put_dataset(f, "/attributes/step", H5T_STD_I64LE, sp, 0, v, "int"));
+    hid_t sp = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+    H5Dclose(put_dataset(f, path, type, sp, dcpl, buf, tag));
     H5Sclose(sp);
     HX_OK(H5Fclose(f));
+}
+
+static void attr_int_array(const char *dir)
+{
+    int64_t v[512];
+    hsize_t n = 512;
+    for (int i = 0; i < 512; i++)
+        v[i] = 1000 + i;
+    attr_dataset(dir, "/attributes/step", H5T_STD_I64LE, 1, &n, 0, v, "int");
 }
 
 static void attr_string_array(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
+    static const char *v[4096];
     hsize_t n = 4096;
-    const char **v = malloc(n * sizeof *v);
     for (hsize_t i = 0; i < n; i++)
         v[i] = "a string that is one of 4096";
-    hid_t sp = H5Screate_simple(1, &n, NULL), t = vlen_str();
-    H5Dclose(put_dataset(f, "/attributes/note", t, sp, 0, v, "string"));
+    hid_t t = vlen_str();
+    attr_dataset(dir, "/attributes/note", t, 1, &n, 0, v, "string");
     H5Tclose(t);
-    H5Sclose(sp);
-    free(v);
-    HX_OK(H5Fclose(f));
 }
 
 static void attr_double_array(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
     double v[3] = {1, 2, 3};
     hsize_t n = 3;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    H5Dclose(put_dataset(f, "/attributes/lr", H5T_IEEE_F64LE, sp, 0, v, "double"));
-    H5Sclose(sp);
-    HX_OK(H5Fclose(f));
+    attr_dataset(dir, "/attributes/lr", H5T_IEEE_F64LE, 1, &n, 0, v, "double");
 }
 
 static void attr_int_as_string(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
     const char *v = "1234";
-    hid_t sp = H5Screate(H5S_SCALAR), t = vlen_str();
-    H5Dclose(put_dataset(f, "/attributes/step", t, sp, 0, &v, "int"));
+    hid_t t = vlen_str();
+    attr_dataset(dir, "/attributes/step", t, 0, NULL, 0, &v, "int");
     H5Tclose(t);
-    H5Sclose(sp);
-    HX_OK(H5Fclose(f));
-}
-
-static void attr_type_array(const char *dir)
-{
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/attributes/step", H5P_DEFAULT);
-    HX_OK(d);
-    put_attr_strs(d, "type", "int", 2);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
-}
-
-static void attr_type_long(const char *dir)
-{
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/attributes/step", H5P_DEFAULT);
-    HX_OK(d);
-    put_attr_fixed(d, "type", "int-and-then-a-very-long-tail-that-is-no-type-at-all", 60000);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
 }
 
 static void attr_bytes_2d(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
     unsigned char v[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     hsize_t dims[2] = {2, 4};
-    hid_t sp = H5Screate_simple(2, dims, NULL);
-    H5Dclose(put_dataset(f, "/attributes/rng", H5T_STD_U8LE, sp, 0, v, "bytes"));
-    H5Sclose(sp);
-    HX_OK(H5Fclose(f));
+    attr_dataset(dir, "/attributes/rng", H5T_STD_U8LE, 2, dims, 0, v, "bytes");
 }
 
 static void attr_bytes_huge(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
     hsize_t n = (hsize_t)1 << 31;
-    hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_LATE);
-    H5Dclose(put_dataset(f, "/attributes/rng", H5T_STD_U8LE, sp, dcpl, NULL, "bytes"));
+    attr_dataset(dir, "/attributes/rng", H5T_STD_U8LE, 1, &n, dcpl, NULL, "bytes");
     H5Pclose(dcpl);
-    H5Sclose(sp);
-    HX_OK(H5Fclose(f));
 }
 
 /* a key no ckpt_state accepts, with a newline in it */
 static void attr_key_control(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
     int64_t v = 1;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    H5Dclose(put_dataset(f, "/attributes/bad\nkey", H5T_STD_I64LE, sp, 0, &v, "int"));
-    H5Sclose(sp);
+    attr_dataset(dir, "/attributes/bad\nkey", H5T_STD_I64LE, 0, NULL, 0, &v, "int");
+}
+
+/* the type attribute of /attributes/step: 2 strings, or a 60000-byte string */
+static void step_type(const char *dir, int array)
+{
+    hid_t f = open_rw(dir, "index.h5");
+    hid_t d = H5Dopen2(f, "/attributes/step", H5P_DEFAULT);
+    HX_OK(d);
+    if (array)
+        put_attr_strs(d, "type", "int", 2);
+    else
+        put_attr_fixed(d, "type", "int-and-then-a-very-long-tail-that-is-no-type-at-all", 60000);
+    H5Dclose(d);
     HX_OK(H5Fclose(f));
 }
+static void attr_type_array(const char *dir) { step_type(dir, 1); }
+static void attr_type_long(const char *dir) { step_type(dir, 0); }
 
 /* ---- root attributes (section 3.1) ---- */
 
@@ -700,31 +705,13 @@ static void v1_piece_dim(const char *dir) { set1(dir, "/index/boxes", "piece_dim
 static void v1_piece_len(const char *dir) { set1(dir, "/index/boxes", "piece_len", 0, INT64_MAX); }
 static void v1_file_path(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/index/files", H5P_DEFAULT), t = vlen_str();
-    const char *v[3] = {"../secret.h5", "rank-00001.h5", "rank-00002.h5"};
-    HX_OK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
-    H5Tclose(t);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
+    const char *v[1] = {"../secret.h5"};
+    set_strs(dir, "/index/files", NULL, 0, 1, v);
 }
 static void v1_dataset_path(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/index/boxes", H5P_DEFAULT), t = vlen_str();
-    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
-    H5Tinsert(mt, "dataset", 0, t);
-    hsize_t start = 0, cnt = 1;
-    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &cnt, NULL);
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
-    const char *v = "boxes/0";
-    HX_OK(H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, &v));
-    H5Sclose(ms);
-    H5Sclose(fs);
-    H5Tclose(mt);
-    H5Tclose(t);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
+    const char *v[1] = {"boxes/0"};
+    set_strs(dir, "/index/boxes", "dataset", 0, 1, v);
 }
 static void v2_huge_boxes(const char *dir) { huge_table(dir, "/index/boxes", 200000000); }
 static void v2_huge_tensors(const char *dir) { huge_table(dir, "/index/tensors", 200000000); }
@@ -758,30 +745,14 @@ static void row_extent_zero(const char *dir) { set_elem(dir, "/index/boxes", "ex
 
 static void tensor_name_dotdot(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/index/tensors", H5P_DEFAULT), t = vlen_str();
-    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
-    H5Tinsert(mt, "name", 0, t);
-    const char *v[3] = {"s", "../../w", "x"};
-    HX_OK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
-    H5Tclose(mt);
-    H5Tclose(t);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
+    const char *v[1] = {"../../w"};
+    set_strs(dir, "/index/tensors", "name", 1, 1, v);
 }
 
 static void tensor_name_control(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/index/tensors", H5P_DEFAULT), t = vlen_str();
-    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
-    H5Tinsert(mt, "name", 0, t);
-    const char *v[3] = {"s", "w\nx", "x"};
-    HX_OK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
-    H5Tclose(mt);
-    H5Tclose(t);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
+    const char *v[1] = {"w\nx"};
+    set_strs(dir, "/index/tensors", "name", 1, 1, v);
 }
 
 /* /index/boxes rewritten with `field` of another type: offset as float64[8], or tensor as a string */
@@ -846,12 +817,7 @@ static void tensors_group(const char *dir)
     HX_OK(H5Fclose(f));
 }
 
-static void tensors_missing(const char *dir)
-{
-    hid_t f = open_rw(dir, "index.h5");
-    unlink_obj(f, "/index/tensors");
-    HX_OK(H5Fclose(f));
-}
+static void tensors_missing(const char *dir) { index_unlink(dir, "/index/tensors"); }
 
 /* ---- links and storage out of the index ---- */
 
@@ -956,16 +922,8 @@ static void no_rehash_edit(const char *dir)
 
 static void dtype_unknown(const char *dir)
 {
-    hid_t f = open_rw(dir, "index.h5");
-    hid_t d = H5Dopen2(f, "/index/tensors", H5P_DEFAULT), t = vlen_str();
-    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(char *));
-    H5Tinsert(mt, "dtype", 0, t);
-    const char *v[3] = {"f64", "f8e4m3", "f32"};
-    HX_OK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
-    H5Tclose(mt);
-    H5Tclose(t);
-    H5Dclose(d);
-    HX_OK(H5Fclose(f));
+    const char *v[1] = {"f8e4m3"};
+    set_strs(dir, "/index/tensors", "dtype", 1, 1, v);
 }
 
 /* ---- the group map (file-per-group, one rank per group) ---- */
@@ -988,36 +946,27 @@ static void groups_swapped(const char *dir)
 static void groups_overlap(const char *dir) { set1(dir, "/index/groups", "first_rank", 1, 0); }
 static void groups_nranks_huge(const char *dir) { set1(dir, "/index/groups", "nranks", 1, INT64_MAX); }
 static void groups_id_huge(const char *dir) { set1(dir, "/index/groups", "group", 1, (int64_t)1 << 40); }
-static void groups_missing(const char *dir)
-{
-    hid_t f = open_rw(dir, "index.h5");
-    unlink_obj(f, "/index/groups");
-    HX_OK(H5Fclose(f));
-}
+static void groups_missing(const char *dir) { index_unlink(dir, "/index/groups"); }
 
 /* ---- data files: reads must stay inside the checkpoint ---- */
 
-static void data_elink(const char *dir)
+/* In the file of w's box 0, `link` (NULL: the box dataset) replaced by an external link to
+ * `target` of the secret HDF5 file. */
+static void elink_in_wfile(const char *dir, const char *link, const char *target)
 {
     wbox b;
     open_wbox(dir, &b);
     char secret[4200];
     make_secret_h5(dir, b.gid, secret, sizeof secret);
-    unlink_obj(b.f, b.ds);
-    HX_OK(H5Lcreate_external(secret, "/data", b.f, b.ds, H5P_DEFAULT, H5P_DEFAULT));
+    if (!link)
+        link = b.ds;
+    unlink_obj(b.f, link);
+    HX_OK(H5Lcreate_external(secret, target, b.f, link, H5P_DEFAULT, H5P_DEFAULT));
     close_wbox(&b);
 }
+static void data_elink(const char *dir) { elink_in_wfile(dir, NULL, "/data"); }
 
-static void data_elink_group(const char *dir)
-{
-    wbox b;
-    open_wbox(dir, &b);
-    char secret[4200];
-    make_secret_h5(dir, b.gid, secret, sizeof secret);
-    unlink_obj(b.f, "/boxes");
-    HX_OK(H5Lcreate_external(secret, "/boxes", b.f, "/boxes", H5P_DEFAULT, H5P_DEFAULT));
-    close_wbox(&b);
-}
+static void data_elink_group(const char *dir) { elink_in_wfile(dir, "/boxes", "/boxes"); }
 
 static void data_soft_link(const char *dir)
 {
@@ -1096,40 +1045,29 @@ static void data_filter(const char *dir)
     close_wbox(&b);
 }
 
-static void data_dtype_int(const char *dir)
+/* w's box 0 replaced by one of another element type: int32 0..63, float64 i + 0.5 (w's values), or
+ * strings */
+static void wbox_of_type(const char *dir, int kind)
 {
     wbox b;
     open_wbox(dir, &b);
-    int32_t v[HX_W_BOX];
-    for (int i = 0; i < HX_W_BOX; i++)
-        v[i] = i;
-    replace_wbox(&b, H5T_STD_I32LE, 0, v);
-    close_wbox(&b);
-}
-
-static void data_dtype_double(const char *dir)
-{
-    wbox b;
-    open_wbox(dir, &b);
-    double v[HX_W_BOX];
-    for (int i = 0; i < HX_W_BOX; i++)
-        v[i] = (double)i + 0.5;
-    replace_wbox(&b, H5T_IEEE_F64LE, 0, v);
-    close_wbox(&b);
-}
-
-static void data_dtype_string(const char *dir)
-{
-    wbox b;
-    open_wbox(dir, &b);
-    const char *v[HX_W_BOX];
-    for (int i = 0; i < HX_W_BOX; i++)
-        v[i] = "SECRSECRSECR";
+    int32_t iv[HX_W_BOX];
+    double dv[HX_W_BOX];
+    const char *sv[HX_W_BOX];
+    for (int i = 0; i < HX_W_BOX; i++) {
+        iv[i] = i;
+        dv[i] = (double)i + 0.5;
+        sv[i] = "SECRSECRSECR";
+    }
     hid_t t = vlen_str();
-    replace_wbox(&b, t, 0, v);
+    replace_wbox(&b, kind == 0 ? H5T_STD_I32LE : kind == 1 ? H5T_IEEE_F64LE : t, 0,
+                 kind == 0 ? (const void *)iv : kind == 1 ? (const void *)dv : (const void *)sv);
     H5Tclose(t);
     close_wbox(&b);
 }
+static void data_dtype_int(const char *dir) { wbox_of_type(dir, 0); }
+static void data_dtype_double(const char *dir) { wbox_of_type(dir, 1); }
+static void data_dtype_string(const char *dir) { wbox_of_type(dir, 2); }
 
 static void data_shape(const char *dir)
 {
@@ -1200,40 +1138,26 @@ static void zstd_frame_huge(const char *dir) { write_chunk(dir, lying_frame, siz
 
 /* ---- checksums (only read when verifying) ---- */
 
-static void sums_short(const char *dir)
+/* Replaces /checksums of data file `file` (NULL: the file of w's box 0) by n zeros of type. */
+static void replace_sums(const char *dir, const char *file, hid_t type, hsize_t n)
 {
-    wbox b;
-    open_wbox(dir, &b);
-    uint64_t one = 0;
-    hsize_t n = 1;
+    char fbuf[64], ds[128];
+    if (!file) {
+        box_loc(dir, "w", 0, fbuf, sizeof fbuf, ds, sizeof ds);
+        file = fbuf;
+    }
+    hid_t f = open_rw(dir, file);
+    uint64_t zeros[64] = {0};
     hid_t sp = H5Screate_simple(1, &n, NULL);
-    H5Dclose(put_dataset(b.f, "/checksums", H5T_STD_U64LE, sp, 0, &one, NULL));
+    H5Dclose(put_dataset(f, "/checksums", type, sp, 0, zeros, NULL));
     H5Sclose(sp);
-    close_wbox(&b);
+    HX_OK(H5Fclose(f));
 }
 
-static void sums_float(const char *dir)
-{
-    wbox b;
-    open_wbox(dir, &b);
-    double v[64] = {0};
-    hsize_t n = 64;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    H5Dclose(put_dataset(b.f, "/checksums", H5T_IEEE_F64LE, sp, 0, v, NULL));
-    H5Sclose(sp);
-    close_wbox(&b);
-}
+static void sums_short(const char *dir) { replace_sums(dir, NULL, H5T_STD_U64LE, 1); }
+static void sums_float(const char *dir) { replace_sums(dir, NULL, H5T_IEEE_F64LE, 64); }
 
-static void sums_elink(const char *dir)
-{
-    wbox b;
-    open_wbox(dir, &b);
-    char secret[4200];
-    make_secret_h5(dir, b.gid, secret, sizeof secret);
-    unlink_obj(b.f, "/checksums");
-    HX_OK(H5Lcreate_external(secret, "/checksums", b.f, "/checksums", H5P_DEFAULT, H5P_DEFAULT));
-    close_wbox(&b);
-}
+static void sums_elink(const char *dir) { elink_in_wfile(dir, "/checksums", "/checksums"); }
 
 static void first_piece_attr(const char *dir, int kind)
 {
@@ -1254,16 +1178,7 @@ static void sums_first_huge(const char *dir) { first_piece_attr(dir, 0); }
 static void sums_first_string(const char *dir) { first_piece_attr(dir, 1); }
 static void sums_first_array(const char *dir) { first_piece_attr(dir, 2); }
 
-static void shared_sums_short(const char *dir)
-{
-    hid_t f = open_rw(dir, "data.h5");
-    uint64_t one = 0;
-    hsize_t n = 1;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    H5Dclose(put_dataset(f, "/checksums", H5T_STD_U64LE, sp, 0, &one, NULL));
-    H5Sclose(sp);
-    HX_OK(H5Fclose(f));
-}
+static void shared_sums_short(const char *dir) { replace_sums(dir, "data.h5", H5T_STD_U64LE, 1); }
 
 static void shared_zstd_frame_huge(const char *dir)
 {

@@ -249,7 +249,16 @@ static ckpt_state *load_state(bufs *b, int what)
     return s;
 }
 
-static void class_dir(const hx_class *c, char *out, size_t len) { snprintf(out, len, "%s/%s", scratch, c->name); }
+/* Makes the checkpoint of class c in the scratch directory: its path in dir, the message
+ * expected of it in want. */
+static const expect *make_class(const hx_class *c, char *dir, size_t dlen, char *want, size_t wlen)
+{
+    const expect *e = expect_of(c->name);
+    snprintf(dir, dlen, "%s/%s", scratch, c->name);
+    hx_make(dir, c, 2);
+    want_msg(e, dir, want, wlen);
+    return e;
+}
 
 /* ---- caught at open ---- */
 
@@ -260,11 +269,8 @@ static void test_open_classes(void **st)
     for (const hx_class *c = hx_classes; c->name; c++) {
         if (c->where != HX_AT_OPEN)
             continue;
-        const expect *e = expect_of(c->name);
         char dir[4200], want[8192];
-        class_dir(c, dir, sizeof dir);
-        hx_make(dir, c, 2);
-        want_msg(e, dir, want, sizeof want);
+        const expect *e = make_class(c, dir, sizeof dir, want, sizeof want);
         ckpt_reader *r = (ckpt_reader *)dir;
         int rc = ckpt_reader_open(dir, &r);
         expect_status(c->name, "ckpt_reader_open", rc, e->status, want);
@@ -368,11 +374,8 @@ static void test_read_classes(void **st)
     for (const hx_class *c = hx_classes; c->name; c++) {
         if (c->where == HX_AT_OPEN)
             continue;
-        const expect *e = expect_of(c->name);
         char dir[4200], want[8192];
-        class_dir(c, dir, sizeof dir);
-        hx_make(dir, c, 2);
-        want_msg(e, dir, want, sizeof want);
+        const expect *e = make_class(c, dir, sizeof dir, want, sizeof want);
         ckpt_reader *r = NULL;
         int rc = ckpt_reader_open(dir, &r);
         if (rc != CKPT_OK) {
