@@ -442,7 +442,8 @@ static void set_strs(const char *dir, const char *table, const char *field, hsiz
     HX_OK(H5Fclose(f));
 }
 
-/* Replaces table path by one of `rows` rows of the same record type with no storage at all. */
+/* Replaces table path by one of `rows` rows of the same record type with no storage at all, in an
+ * index of about 0.5 MB. */
 static void huge_table(const char *dir, const char *path, hsize_t rows)
 {
     hid_t f = open_rw(dir, "index.h5");
@@ -453,6 +454,13 @@ static void huge_table(const char *dir, const char *path, hsize_t rows)
     hid_t sp = H5Screate_simple(1, &rows, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_LATE);
     H5Dclose(put_dataset(f, path, t, sp, dcpl, NULL, NULL));
+    /* half a megabyte of something else, as in the issue: the file is not tiny, the table still
+     * has no storage */
+    static unsigned char pad[512 * 1024];
+    hsize_t n = sizeof pad;
+    hid_t ps = H5Screate_simple(1, &n, NULL);
+    H5Dclose(put_dataset(f, "/padding", H5T_STD_U8LE, ps, 0, pad, NULL));
+    H5Sclose(ps);
     H5Pclose(dcpl);
     H5Sclose(sp);
     H5Tclose(t);
