@@ -74,6 +74,21 @@ hid_t ckpt_h5_type(ckpt_dtype d)
     }
 }
 
+const char *ckpt_h5_data_elsewhere(hid_t ds)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    if (dcpl < 0)
+        return "has no readable creation properties";
+    const char *why = NULL;
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    if (lay != H5D_CONTIGUOUS && lay != H5D_CHUNKED && lay != H5D_COMPACT)
+        why = "is a virtual dataset (its data would come from other files)";
+    else if (H5Pget_external_count(dcpl) != 0)
+        why = "keeps its data in external files";
+    H5Pclose(dcpl);
+    return why;
+}
+
 hid_t ckpt_h5_data_fapl(int dirfd)
 {
     hid_t fapl = ckpt_vfd_fapl(dirfd);

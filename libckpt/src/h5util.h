@@ -27,6 +27,11 @@ int ckpt_h5_read_attr_str(hid_t obj, const char *name, char *buf, size_t len);
 /* Reads an integer attribute (any integer file type); -1 when absent. */
 int ckpt_h5_read_attr_i64(hid_t obj, const char *name, int64_t *out);
 
+/* Why the raw data of dataset ds would not come from its own file -- "is a virtual dataset (its
+ * data would come from other files)" or "keeps its data in external files" -- or NULL when it
+ * does (filters aside). Under the HDF5 lock. */
+const char *ckpt_h5_data_elsewhere(hid_t ds);
+
 /* A file access property list for data files (caller closes; under the HDF5 lock): files opened
  * by plain name inside the directory dirfd through the library's own driver (vfd.h: no symlink
  * followed, every call fault-injectable, write failures kept for ckpt_h5_close_file), the

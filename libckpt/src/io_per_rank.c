@@ -486,19 +486,11 @@ static int hard_links_only(hid_t file, const char *dataset, const char *display)
  * dataset mapping other files) and pass only the filters a checkpoint declares (shuffle, zstd). */
 static int storage_inside(hid_t ds, const char *dataset, const char *display)
 {
+    const char *elsewhere = ckpt_h5_data_elsewhere(ds);
+    if (elsewhere)
+        return ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' %s: refused", dataset, display, elsewhere);
     hid_t dcpl = H5Dget_create_plist(ds);
-    if (dcpl < 0)
-        return ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' has no readable creation properties", dataset,
-                          display);
-    int rc = CKPT_OK;
-    H5D_layout_t lay = H5Pget_layout(dcpl);
-    if (lay != H5D_CONTIGUOUS && lay != H5D_CHUNKED && lay != H5D_COMPACT)
-        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' is a virtual dataset (its data would come from "
-                        "other files): refused", dataset, display);
-    else if (H5Pget_external_count(dcpl) != 0)
-        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' keeps its data in external files: refused",
-                        dataset, display);
-    int nf = rc ? 0 : H5Pget_nfilters(dcpl);
+    int rc = CKPT_OK, nf = dcpl < 0 ? 0 : H5Pget_nfilters(dcpl);
     for (int i = 0; i < nf && rc == CKPT_OK; i++) {
         unsigned flags, cd[8];
         size_t ncd = 8;
@@ -507,11 +499,58 @@ static int storage_inside(hid_t ds, const char *dataset, const char *display)
             rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' uses HDF5 filter %d, which a checkpoint "
                             "never declares: refused", dataset, display, (int)id);
     }
-    H5Pclose(dcpl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
     return rc;
 }
 
-int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, const char *display, hid_t *out)
+/* The HDF5 type of a dataset in words, for messages. */
+static void type_words(hid_t t, char *buf, size_t len)
+{
+    size_t bits = H5Tget_size(t) * 8;
+    switch (H5Tget_class(t)) {
+    case H5T_INTEGER:
+        snprintf(buf, len, "%zu-bit %s integers", bits, H5Tget_sign(t) == H5T_SGN_NONE ? "unsigned" : "signed");
+        break;
+    case H5T_FLOAT: snprintf(buf, len, "%zu-bit floats", bits); break;
+    case H5T_STRING: snprintf(buf, len, "strings"); break;
+    case H5T_COMPOUND: snprintf(buf, len, "compound records"); break;
+    case H5T_ARRAY: snprintf(buf, len, "arrays"); break;
+    case H5T_ENUM: snprintf(buf, len, "enumerations"); break;
+    case H5T_VLEN: snprintf(buf, len, "variable-length sequences"); break;
+    case H5T_REFERENCE: snprintf(buf, len, "references"); break;
+    case H5T_BITFIELD: snprintf(buf, len, "bit fields"); break;
+    case H5T_OPAQUE: snprintf(buf, len, "opaque data"); break;
+    default: snprintf(buf, len, "data of an unknown HDF5 type"); break;
+    }
+}
+
+/* The dataset's elements are of the file type formats/SPEC.md section 4.2 gives the index's
+ * dtype (class, size and sign; either byte order): HDF5 would otherwise convert whatever the
+ * file holds into the caller's buffer. */
+static int type_matches(hid_t ds, ckpt_dtype dtype, const char *dataset, const char *display)
+{
+    hid_t ft = H5Dget_type(ds), want = ckpt_h5_type(dtype);
+    int ok = ft >= 0 && want >= 0 && H5Tget_class(ft) == H5Tget_class(want) && H5Tget_size(ft) == H5Tget_size(want);
+    if (ok && H5Tget_class(want) == H5T_INTEGER)
+        ok = H5Tget_sign(ft) == H5Tget_sign(want);
+    int rc = CKPT_OK;
+    if (!ok) {
+        char got[64] = "data of an unreadable type", exp[64] = "?";
+        if (ft >= 0)
+            type_words(ft, got, sizeof got);
+        if (want >= 0)
+            type_words(want, exp, sizeof exp);
+        rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' holds %s, not the %s (%s) the index records",
+                        dataset, display, got, ckpt_dtype_name(dtype) ? ckpt_dtype_name(dtype) : "?", exp);
+    }
+    if (ft >= 0)
+        H5Tclose(ft);
+    return rc;
+}
+
+int ckpt_io_open_dataset(hid_t file, const char *dataset, ckpt_dtype dtype, const ckpt_box *box, const char *display,
+                         hid_t *out)
 {
     ckpt_h5_lock();
     *out = -1;
@@ -545,7 +584,8 @@ int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *box, c
     if (!ok)
         rc = ckpt_error(CKPT_ECORRUPT, "dataset '%s' of data file '%s' does not have the shape the index records",
                         dataset, display);
-    else if ((rc = storage_inside(ds, dataset, display)) == CKPT_OK)
+    else if ((rc = storage_inside(ds, dataset, display)) == CKPT_OK &&
+             (rc = type_matches(ds, dtype, dataset, display)) == CKPT_OK)
         rc = ckpt_io_check_filters(ds, dataset, display);
 out:
     if (fs >= 0)
@@ -613,9 +653,9 @@ out:
 
 int ckpt_io_read_checksums(hid_t sums, int64_t len, int64_t first, int64_t n, uint64_t *out, const char *display)
 {
-    if (first < 0 || n < 0 || first > len || n > len - first)
-        return ckpt_error(CKPT_ECORRUPT, "data file '%s': checksums %lld..%lld lie outside its table of %lld",
-                          display, (long long)first, (long long)(first + n - 1), (long long)len);
+    if (first < 0 || n < 0 || first > len || n > len - first) /* first + n may not fit in int64 */
+        return ckpt_error(CKPT_ECORRUPT, "data file '%s': %lld checksums from %lld lie outside its table of %lld",
+                          display, (long long)n, (long long)first, (long long)len);
     if (n == 0)
         return CKPT_OK;
     ckpt_h5_lock();

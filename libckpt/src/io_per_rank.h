@@ -88,9 +88,11 @@ int ckpt_io_check_filters(hid_t ds, const char *dataset, const char *display);
  * running out of descriptors says so (max_open: the caller's bound on open files). */
 int ckpt_io_open_read(int dirfd, const char *name, const char *display, int writer_rank, hid_t *out, int max_open);
 
-/* Opens a dataset that holds the part `dbox` of a tensor (a saved box in the file-per-rank
- * layout, the whole tensor in the shared layout) and checks its shape and filters. */
-int ckpt_io_open_dataset(hid_t file, const char *dataset, const ckpt_box *dbox, const char *display, hid_t *out);
+/* Opens a dataset that holds the part `dbox` of a tensor of `dtype` (a saved box in the
+ * file-per-rank layout, the whole tensor in the shared layout) reached through hard links only,
+ * and checks its shape, element type, storage (inside the file) and filters. */
+int ckpt_io_open_dataset(hid_t file, const char *dataset, ckpt_dtype dtype, const ckpt_box *dbox, const char *display,
+                         hid_t *out);
 
 /* Opens the checksum table of a data file and checks it is a 1-D uint64 table with storage for
  * all its entries; *n = entries. */

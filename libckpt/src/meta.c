@@ -233,6 +233,35 @@ void ckpt_index_dataset_box(const ckpt_index *ix, const ckpt_boxref *b, ckpt_box
 
 /* ---- validation ---- */
 
+void ckpt_index_printable(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < len; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch == 0x7f)
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+        else
+            buf[o++] = (char)ch;
+    }
+    if (*s && o + 3 < len) /* cut: say so */
+        o += (size_t)snprintf(buf + o, len - o, "...");
+    if (len)
+        buf[o < len ? o : len - 1] = '\0';
+}
+
+int ckpt_index_check_name(const char *name, const char *what)
+{
+    for (size_t i = 0; name[i]; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            char shown[256];
+            ckpt_index_printable(name, shown, sizeof shown);
+            return ckpt_error(CKPT_EINVAL, "%s '%s' contains control character 0x%02x at byte %zu", what, shown, ch, i);
+        }
+    }
+    return ckpt_name_check(name, what);
+}
+
 static int corrupt(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int corrupt(const char *path, const char *fmt, ...)
 {
@@ -262,17 +291,28 @@ static int validate_rows(ckpt_index *ix, int64_t ti, const char *path)
         int ok = ckpt_box_in_shape(&r->box, t->shape);
         for (int d = 0; ok && d < t->ndim; d++)
             ok = r->box.ext[d] > 0;
-        if (!ok)
-            return corrupt(path, "/index/boxes row %" PRId64 ": box %s of tensor '%s' lies outside its shape %s",
-                           t->first_row + j, ckpt_box_str(&r->box, bs, sizeof bs), t->name,
-                           ckpt_shape_str(t->ndim, t->shape, bs2, sizeof bs2));
+        if (!ok) { /* offsets and extents as stored: their sums may not fit in int64 */
+            char es[512];
+            return corrupt(path, "/index/boxes row %" PRId64 ": the box of offset %s and extent %s lies outside the "
+                           "shape %s of tensor '%s'", t->first_row + j, ckpt_shape_str(t->ndim, r->box.off, bs, sizeof bs),
+                           ckpt_shape_str(t->ndim, r->box.ext, es, sizeof es),
+                           ckpt_shape_str(t->ndim, t->shape, bs2, sizeof bs2), t->name);
+        }
         ckpt_pieces pc;
         if (ix->format_version < 2) {
-            if (r->file < 0 || r->file >= ix->nfiles || !r->dataset ||
-                ckpt_pieces_from(t->ndim, r->box.ext, r->piece_dim, r->piece_len, &pc) != 0 ||
-                r->first_piece < 0 || r->first_piece > ix->npieces || pc.count > ix->npieces - r->first_piece)
-                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): bad file, dataset or piece range",
-                               t->first_row + j, t->name);
+            int64_t row = t->first_row + j;
+            if (r->file < 0 || r->file >= ix->nfiles)
+                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): file %d outside /index/files (%d rows)",
+                               row, t->name, r->file, ix->nfiles);
+            if (ckpt_pieces_from(t->ndim, r->box.ext, r->piece_dim, r->piece_len, &pc) != 0)
+                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): pieces of %" PRId64 " along dim %d "
+                               "do not cut its box %s", row, t->name, r->piece_len, r->piece_dim,
+                               ckpt_box_str(&r->box, bs, sizeof bs));
+            /* first_piece + count is compared without forming it: it may not fit in int64 */
+            if (r->first_piece < 0 || r->first_piece > ix->npieces || pc.count > ix->npieces - r->first_piece)
+                return corrupt(path, "/index/boxes row %" PRId64 " (tensor '%s'): its %" PRId64 " checksums from "
+                               "%" PRId64 " lie outside /index/checksums (%" PRId64 " rows)", row, t->name, pc.count,
+                               r->first_piece, ix->npieces);
         } else if (ix->layout == CKPT_LAYOUT_SHARED) {
             ckpt_pieces_of(t->ndim, r->box.ext, ckpt_dtype_size(t->dtype), ix->piece_bytes, &pc);
             if (r->first_piece != slot)
@@ -303,8 +343,8 @@ int ckpt_index_validate(ckpt_index *ix, const char *path)
     char ss[512];
     if (ix->world_size < 1)
         return corrupt(path, "world_size %d is below 1", ix->world_size);
-    if (ix->piece_bytes < 1)
-        return corrupt(path, "piece_bytes %" PRId64 " is below 1", ix->piece_bytes);
+    if (ix->piece_bytes < 1 || ix->piece_bytes > CKPT_INDEX_MAX_PIECE_BYTES)
+        return corrupt(path, "piece_bytes %" PRId64 " outside 1..%" PRId64, ix->piece_bytes, CKPT_INDEX_MAX_PIECE_BYTES);
     /* the group map: runs of ranks covering 0..world_size-1 in order */
     if (ix->layout == CKPT_LAYOUT_GROUP) {
         int64_t next = 0, maxg = -1;
@@ -327,7 +367,7 @@ int ckpt_index_validate(ckpt_index *ix, const char *path)
     int64_t next_box = 0, next_row = 0, next_piece = 0;
     for (int64_t i = 0; i < ix->ntensors; i++) {
         ckpt_itensor *t = &ix->tensors[i];
-        if (ckpt_name_check(t->name, "tensor name") != CKPT_OK)
+        if (ckpt_index_check_name(t->name, "tensor name") != CKPT_OK)
             return corrupt(path, "/index/tensors row %" PRId64 ": %s", i, ckpt_errmsg());
         if (i > 0 && strcmp(ix->tensors[i - 1].name, t->name) >= 0)
             return corrupt(path, "/index/tensors is not sorted by name at row %" PRId64 " ('%s')", i, t->name);

@@ -17,6 +17,8 @@
 #define CKPT_INDEX_FILE "index.h5"
 #define CKPT_COMMIT_FILE "COMMITTED"
 #define CKPT_SHARED_FILE "data.h5"
+/* The largest piece_bytes any version of the library writes (a reader refuses more). */
+#define CKPT_INDEX_MAX_PIECE_BYTES (INT64_C(1) << 30)
 
 typedef enum ckpt_sharding {
     CKPT_SHARDING_GRID = 0,    /* one box per cell of a regular grid (grid.h) */
@@ -133,6 +135,13 @@ void ckpt_index_file_name(const ckpt_index *ix, int64_t file, char *buf, size_t 
 void ckpt_rank_file_name(int64_t rank, char *buf, size_t len);
 void ckpt_group_file_name(int64_t group, char *buf, size_t len);
 void ckpt_shared_dataset(const char *name, char *buf, size_t len);
+
+/* A name read from an index (tensor name, attribute key) as messages show it: control bytes
+ * (below 0x20, 0x7f) as \xNN, so that a message stays one line. */
+void ckpt_index_printable(const char *s, char *buf, size_t len);
+
+/* ckpt_name_check for a name read from an index: CKPT_EINVAL naming it printably. */
+int ckpt_index_check_name(const char *name, const char *what);
 
 /* Checks the index's contents (the rules of formats/SPEC.md): names, dtypes, shapes, sharding
  * descriptors, explicit boxes tiling their tensor exactly, writers inside the world, the group

@@ -333,6 +333,38 @@ static int bad(reader_ctx *c, const char *fmt, ...)
     return ckpt_error(CKPT_ECORRUPT, "index '%s' is malformed: %s", c->path, msg);
 }
 
+/* Objects of the index are reached through hard links only: a soft, external or user-defined
+ * link could take the decoder into another file (or another part of this one). `what` names the
+ * object. */
+static int hard_link(reader_ctx *c, hid_t loc, const char *name, const char *what)
+{
+    H5L_info_t li;
+    if (H5Lget_info(loc, name, &li, H5P_DEFAULT) < 0)
+        return bad(c, "%s cannot be examined", what);
+    if (li.type != H5L_TYPE_HARD)
+        return bad(c, "%s is a%s link, not an object of the index: links out of the index are refused", what,
+                   li.type == H5L_TYPE_EXTERNAL ? "n external" : li.type == H5L_TYPE_SOFT ? " soft" : " user-defined");
+    return CKPT_OK;
+}
+
+/* An index dataset's bytes are in the index itself, unfiltered (the writer never filters). */
+static int stored_plainly(reader_ctx *c, hid_t d, const char *what)
+{
+    const char *elsewhere = ckpt_h5_data_elsewhere(d);
+    if (elsewhere)
+        return bad(c, "%s %s: refused", what, elsewhere);
+    hid_t dcpl = H5Dget_create_plist(d);
+    int nf = dcpl < 0 ? -1 : H5Pget_nfilters(dcpl);
+    unsigned flags, cd[8];
+    size_t ncd = 8;
+    H5Z_filter_t id = nf > 0 ? H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) : -1;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (nf != 0)
+        return bad(c, "%s passes through HDF5 filter %d, which an index never uses: refused", what, (int)id);
+    return CKPT_OK;
+}
+
 /* The file type must hold every field with a compatible class (the memory type converts). */
 static int check_fields(reader_ctx *c, const char *table, hid_t ftype, const field *f, size_t n)
 {
@@ -376,6 +408,9 @@ static int open_table(reader_ctx *c, hid_t g, const char *name, const field *f, 
     *n = 0;
     if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
         return bad(c, "%s is missing", table);
+    int rc = hard_link(c, g, name, table);
+    if (rc)
+        return rc;
     H5O_info_t oi;
     if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET)
         return bad(c, "%s is not a dataset", table);
@@ -383,8 +418,8 @@ static int open_table(reader_ctx *c, hid_t g, const char *name, const field *f, 
     if (d < 0)
         return bad(c, "%s cannot be opened", table);
     hid_t sp = H5Dget_space(d), ft = H5Dget_type(d);
-    int rc = CKPT_OK;
-    if (sp < 0 || ft < 0 || H5Sget_simple_extent_ndims(sp) != 1)
+    rc = stored_plainly(c, d, table);
+    if (rc == CKPT_OK && (sp < 0 || ft < 0 || H5Sget_simple_extent_ndims(sp) != 1))
         rc = bad(c, "%s is not a 1-D table", table);
     if (rc == CKPT_OK && f)
         rc = check_fields(c, table, ft, f, nf);
@@ -445,19 +480,39 @@ static void free_table(hid_t memtype, int64_t n, void *buf)
     free(buf);
 }
 
-/* One attribute dataset: its `type` attribute says what it holds; its dataspace and HDF5 type
- * must agree before anything is read into memory. */
-static herr_t attr_visit(hid_t obj, const char *name, const H5O_info_t *info, void *arg)
+/* One link below /attributes: a hard link (anything else is refused) to a group, walked into, or to
+ * a dataset, whose `type` attribute says what it holds; its dataspace and HDF5 type must agree
+ * before anything is read into memory. */
+static herr_t attr_visit(hid_t obj, const char *name, const H5L_info_t *info, void *arg)
 {
     reader_ctx *c = arg;
-    if (info->type != H5O_TYPE_DATASET)
+    char key[CKPT_MAX_NAME + 64], what[CKPT_MAX_NAME + 80], tname[32], tshow[160];
+    ckpt_index_printable(name, key, sizeof key);
+    snprintf(what, sizeof what, "attribute '%s'", key);
+    (void)info;
+    H5O_info_t oi;
+    if ((c->rc = hard_link(c, obj, name, what)) != CKPT_OK)
+        return 1;
+    if (H5Oget_info_by_name(obj, name, &oi, H5P_DEFAULT) < 0) {
+        c->rc = bad(c, "%s cannot be examined", what);
+        return 1;
+    }
+    if (oi.type != H5O_TYPE_DATASET)
         return 0;
-    char tname[32];
+    if (ckpt_index_check_name(name, "attribute key") != CKPT_OK) {
+        c->rc = bad(c, "%s", ckpt_errmsg());
+        return 1;
+    }
     hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
     if (d < 0 || ckpt_h5_read_attr_str(d, "type", tname, sizeof tname) < 0) {
         if (d >= 0)
             H5Dclose(d);
-        c->rc = bad(c, "attribute '%s' has no readable type", name);
+        c->rc = bad(c, "%s has no readable type", what);
+        return 1;
+    }
+    ckpt_index_printable(tname, tshow, sizeof tshow);
+    if ((c->rc = stored_plainly(c, d, what)) != CKPT_OK) {
+        H5Dclose(d);
         return 1;
     }
     hid_t sp = H5Dget_space(d), ft = H5Dget_type(d);
@@ -502,10 +557,10 @@ static herr_t attr_visit(hid_t obj, const char *name, const H5O_info_t *info, vo
         H5Sclose(sp);
     H5Dclose(d);
     if (rc != CKPT_OK) {
-        if (ckpt_errcode() == CKPT_ENOMEM)
+        if (rc == CKPT_ENOMEM)
             c->rc = CKPT_ENOMEM;
         else
-            c->rc = bad(c, "attribute '%s' (type '%s') is not %s", name, tname, why);
+            c->rc = bad(c, "%s (type '%s') is not %s", what, tshow, why);
         return 1;
     }
     return 0;
@@ -654,8 +709,11 @@ static int decode_v1(reader_ctx *c, hid_t g)
         if (!ix->files[i])
             rc = ckpt_error(CKPT_ENOMEM, "out of memory reading index '%s'", c->path);
         else if (!ix->files[i][0] || strchr(ix->files[i], '/') || !strcmp(ix->files[i], ".") ||
-                 !strcmp(ix->files[i], ".."))
-            rc = bad(c, "/index/files row %lld ('%s') is not a plain file name", (long long)i, ix->files[i]);
+                 !strcmp(ix->files[i], "..") || ckpt_index_check_name(ix->files[i], "file name") != CKPT_OK) {
+            char shown[300];
+            ckpt_index_printable(ix->files[i], shown, sizeof shown);
+            rc = bad(c, "/index/files row %lld ('%s') is not a plain file name", (long long)i, shown);
+        }
     }
     for (int64_t i = 0; rc == CKPT_OK && i < nt; i++) {
         ckpt_itensor *t = &ix->tensors[i];
@@ -690,8 +748,13 @@ static int decode_v1(reader_ctx *c, hid_t g)
         ix->nrows++;
         if (rb[i].dataset && !r->dataset)
             rc = ckpt_error(CKPT_ENOMEM, "out of memory reading index '%s'", c->path);
-        else if (!r->dataset || r->dataset[0] != '/')
+        else if (!r->dataset)
             rc = bad(c, "/index/boxes row %lld has no dataset path", (long long)i);
+        else if (r->dataset[0] != '/') {
+            char shown[300];
+            ckpt_index_printable(r->dataset, shown, sizeof shown);
+            rc = bad(c, "/index/boxes row %lld: dataset '%s' is not an absolute path", (long long)i, shown);
+        }
         else if (rb[i].npieces < 0)
             rc = bad(c, "/index/boxes row %lld has a negative piece count", (long long)i);
     }
@@ -708,43 +771,86 @@ static int decode_v1(reader_ctx *c, hid_t g)
     return rc;
 }
 
+/* A root attribute (section 3.1) that must be a scalar string: CKPT_OK, 1 when absent and
+ * optional, else CKPT_ECORRUPT naming it. */
+static int root_str(reader_ctx *c, hid_t f, const char *name, char *buf, size_t len, int optional)
+{
+    if (H5Aexists(f, name) <= 0)
+        return optional ? 1 : bad(c, "root attribute '%s' is missing", name);
+    if (ckpt_h5_read_attr_str(f, name, buf, len) < 0)
+        return bad(c, "root attribute '%s' is not a scalar string", name);
+    return CKPT_OK;
+}
+
+/* A root attribute that must be an integer in lo..hi. */
+static int root_int(reader_ctx *c, hid_t f, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (H5Aexists(f, name) <= 0)
+        return bad(c, "root attribute '%s' is missing", name);
+    if (ckpt_h5_read_attr_i64(f, name, out) < 0)
+        return bad(c, "root attribute '%s' is not an integer scalar", name);
+    if (*out < lo || *out > hi)
+        return bad(c, "root attribute '%s' is %lld, outside %lld..%lld", name, (long long)*out, (long long)lo,
+                   (long long)hi);
+    return CKPT_OK;
+}
+
 static int decode(reader_ctx *c, hid_t f)
 {
     ckpt_index *ix = c->ix;
-    char buf[64];
+    char buf[64], shown[300];
     int64_t v;
     if (ckpt_h5_read_attr_str(f, "format", buf, sizeof buf) < 0 || strcmp(buf, "ckpt") != 0)
         return ckpt_error(CKPT_ECORRUPT, "'%s' is not a ckpt index (no format=\"ckpt\" attribute)", c->path);
-    if (ckpt_h5_read_attr_i64(f, "format_version", &v) < 0)
-        return bad(c, "no format_version");
+    int rc = root_int(c, f, "format_version", INT64_MIN, INT64_MAX, &v);
+    if (rc)
+        return rc;
     if (v < 1 || v > CKPT_FORMAT_VERSION)
         return ckpt_error(CKPT_EVERSION,
                           "checkpoint index '%s' has format version %lld; this library (%s) reads versions 1..%d",
                           c->path, (long long)v, CKPT_VERSION_STRING, CKPT_FORMAT_VERSION);
     ix->format_version = (int)v;
-    if (ckpt_h5_read_attr_str(f, "library_version", ix->library_version, sizeof ix->library_version) < 0 ||
-        ckpt_h5_read_attr_str(f, "layout", buf, sizeof buf) < 0 || layout_from_name(buf, &ix->layout) < 0 ||
-        (ix->format_version < 2 && ix->layout == CKPT_LAYOUT_GROUP) ||
-        ckpt_h5_read_attr_i64(f, "world_size", &v) < 0 || v < 1 || v > INT32_MAX)
-        return bad(c, "missing or bad library_version/layout/world_size attributes");
+    if ((rc = root_str(c, f, "library_version", ix->library_version, sizeof ix->library_version, 0)) != CKPT_OK ||
+        (rc = root_str(c, f, "layout", buf, sizeof buf, 0)) != CKPT_OK)
+        return rc;
+    if (layout_from_name(buf, &ix->layout) < 0 || (ix->format_version < 2 && ix->layout == CKPT_LAYOUT_GROUP)) {
+        ckpt_index_printable(buf, shown, sizeof shown);
+        return bad(c, "root attribute 'layout' is '%s', not one of %s", shown,
+                   ix->format_version < 2 ? "file-per-rank, shared (format version 1)"
+                                          : "file-per-rank, shared, file-per-group");
+    }
+    if ((rc = root_int(c, f, "world_size", 1, INT32_MAX, &v)) != CKPT_OK)
+        return rc;
     ix->world_size = (int)v;
-    if (ckpt_h5_read_attr_str(f, "checksum", buf, sizeof buf) < 0 || strcmp(buf, "xxh3-64") != 0)
-        return bad(c, "unknown checksum algorithm (expected xxh3-64)");
-    if (ckpt_h5_read_attr_i64(f, "piece_bytes", &ix->piece_bytes) < 0 || ix->piece_bytes < 1)
-        return bad(c, "missing piece_bytes");
-    if (ckpt_h5_read_attr_str(f, "compression", ix->compression, sizeof ix->compression) < 0)
+    if ((rc = root_str(c, f, "checksum", buf, sizeof buf, 0)) != CKPT_OK)
+        return rc;
+    if (strcmp(buf, "xxh3-64") != 0) {
+        ckpt_index_printable(buf, shown, sizeof shown);
+        return bad(c, "unknown checksum algorithm '%s' (expected xxh3-64)", shown);
+    }
+    if ((rc = root_int(c, f, "piece_bytes", 1, CKPT_INDEX_MAX_PIECE_BYTES, &ix->piece_bytes)) != CKPT_OK)
+        return rc;
+    rc = root_str(c, f, "compression", ix->compression, sizeof ix->compression, 1);
+    if (rc == 1)
         snprintf(ix->compression, sizeof ix->compression, "none");
-    hid_t g = H5Lexists(f, "index", H5P_DEFAULT) > 0 ? H5Gopen2(f, "index", H5P_DEFAULT) : -1;
-    if (g < 0)
+    else if (rc)
+        return rc;
+    if (H5Lexists(f, "index", H5P_DEFAULT) <= 0)
         return bad(c, "the /index group is missing");
-    int rc = ix->format_version < 2 ? decode_v1(c, g) : decode_v2(c, g);
+    if ((rc = hard_link(c, f, "index", "/index")) != CKPT_OK)
+        return rc;
+    hid_t g = H5Gopen2(f, "index", H5P_DEFAULT);
+    if (g < 0)
+        return bad(c, "/index is not a group");
+    rc = ix->format_version < 2 ? decode_v1(c, g) : decode_v2(c, g);
     H5Gclose(g);
     if (rc == CKPT_OK)
         rc = ckpt_index_validate(ix, c->path);
-    if (rc == CKPT_OK && H5Lexists(f, "attributes", H5P_DEFAULT) > 0) {
+    if (rc == CKPT_OK && H5Lexists(f, "attributes", H5P_DEFAULT) > 0 &&
+        (rc = hard_link(c, f, "attributes", "/attributes")) == CKPT_OK) {
         hid_t ag = H5Gopen2(f, "attributes", H5P_DEFAULT);
         c->rc = CKPT_OK;
-        if (ag < 0 || H5Ovisit(ag, H5_INDEX_NAME, H5_ITER_INC, attr_visit, c) < 0 || c->rc)
+        if (ag < 0 || H5Lvisit(ag, H5_INDEX_NAME, H5_ITER_INC, attr_visit, c) < 0 || c->rc)
             rc = c->rc ? c->rc : bad(c, "cannot walk /attributes");
         if (ag >= 0)
             H5Gclose(ag);

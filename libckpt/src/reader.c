@@ -266,7 +266,7 @@ static int open_box(ckpt_reader *r, const ckpt_boxref *b, box_io *io)
         ckpt_box dbox;
         ckpt_index_dataset_box(r->ix, b, &dbox);
         hid_t ds;
-        rc = ckpt_io_open_dataset(io->e->file, io->dataset, &dbox, io->display, &ds);
+        rc = ckpt_io_open_dataset(io->e->file, io->dataset, t->dtype, &dbox, io->display, &ds);
         if (rc)
             return rc;
         io->e->dset = ds;
@@ -302,8 +302,13 @@ static int fetch_sums(ckpt_reader *r, const ckpt_boxref *b, box_io *io, int64_t 
     }
     if (rc == CKPT_OK && io->e->sums < 0)
         rc = ckpt_io_open_checksums(io->e->file, io->display, &io->e->sums, &io->e->sums_len);
-    if (rc == CKPT_OK && (base < 0 || base > INT64_MAX - k0))
-        rc = ckpt_error(CKPT_ECORRUPT, "data file '%s': dataset '%s' has a bad first_piece", io->display, io->dataset);
+    /* the box's own range [first_piece, first_piece + npieces), compared without forming the sum */
+    if (rc == CKPT_OK && b->sums == CKPT_SUMS_ATTR &&
+        (base > io->e->sums_len || b->pieces.count > io->e->sums_len - base))
+        rc = ckpt_error(CKPT_ECORRUPT,
+                        "dataset '%s' of data file '%s': its %lld checksums from first_piece %lld lie outside the "
+                        "file's checksum table (%lld entries)", io->dataset, io->display, (long long)b->pieces.count,
+                        (long long)base, (long long)io->e->sums_len);
     if (rc == CKPT_OK)
         rc = ckpt_io_read_checksums(io->e->sums, io->e->sums_len, base + k0, (int64_t)n, r->sums, io->display);
     return rc;

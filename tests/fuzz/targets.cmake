@@ -14,3 +14,4 @@ ckpt_fuzz(safetensors SOURCES tests/fuzz/fuzz_safetensors.c formats/src/safetens
 ckpt_fuzz(gguf SOURCES tests/fuzz/fuzz_gguf.c formats/src/gguf_read.c formats/src/gguf_types.c
   formats/src/gguf_utf8.c formats/src/gguf_quant.c formats/src/input_file.c formats/src/error.c LIBCKPT PKGS jansson
   INCLUDES formats/include formats/src)
+ckpt_fuzz(index SOURCES tests/fuzz/fuzz_index.c LIBCKPT)
