@@ -697,7 +697,7 @@ typedef struct ckptfmt_gguf_options {
     const char *name;            /* general.name (NULL: "shard-train GPT-2 step N") */
     const char *source;          /* ckpt.source (NULL: the checkpoint's path) */
     int fsync;                   /* fsync the file and its directory before the rename; default 1 */
-    int64_t buffer_bytes;        /* the output buffer; default 4 MiB */
+    int64_t buffer_bytes;        /* each of the writer thread's three buffers; default 4 MiB */
     ckptfmt_progress_fn progress;
     void *progress_user;
 } ckptfmt_gguf_options;
@@ -724,7 +724,8 @@ typedef struct ckptfmt_gguf_result {
  * bos/eos, add_bos_token false), the tensors of the GPT-2 map with their GGUF names in ggml
  * dimension order, and output.weight, a copy of the tied embedding; general.name, general.file_type,
  * general.quantization_version, ckpt.source and ckpt.step besides. Streams tensor by tensor:
- * memory is the largest tensor (f32) plus the output buffer. Built under `out`.tmp-<hex> and
+ * memory is the largest tensor (f32) plus three output buffers, written by a thread while the
+ * next is filled. Built under `out`.tmp-<hex> and
  * linked into place: an existing `out` is CKPTFMT_EEXIST, nothing is left behind on failure.
  * `res` may be NULL.
  */

@@ -126,6 +126,17 @@ static int plan_as_is(exporter *x)
     return CKPTFMT_OK;
 }
 
+/* the writer thread's side: chunks appended to one file of the export */
+static int st_sink_write(void *w, const char *name, const void *buf, size_t n)
+{
+    return ckptfmt_st_writer_write(w, name, buf, n);
+}
+
+static void st_sink_writeback(void *w)
+{
+    st_writer_writeback(w);
+}
+
 /* sizes, and the files they go to: a new file when the next tensor would pass max_shard_size */
 static int plan_shards(exporter *x)
 {
@@ -159,7 +170,7 @@ static int plan_shards(exporter *x)
     x->tbuf = malloc(x->buf_bytes);
     if (!x->in || !x->tbuf)
         return fmt_error(CKPTFMT_ENOMEM, "out of memory for a %zu-byte tensor buffer", x->in_cap);
-    return wq_create(x->buf_bytes, QUEUE_BUFFERS, x->o->fsync, &x->q);
+    return wq_create(x->buf_bytes, QUEUE_BUFFERS, st_sink_write, x->o->fsync ? st_sink_writeback : NULL, &x->q);
 }
 
 static void shard_name(const exporter *x, int k, char *buf, size_t len)

@@ -104,20 +104,40 @@ static int write_keys(ckptfmt_gguf_writer *w, const ckptfmt_gpt2_config *cfg, co
     return CKPTFMT_OK;
 }
 
-/* Encodes n floats as `type` through the output buffer (f32 goes straight from src). */
-static int write_data(ckptfmt_gguf_writer *w, ckptfmt_ggml_type type, const float *src, uint64_t n,
-                      unsigned char *buf, uint64_t buf_elems)
+#define QUEUE_BUFFERS 3
+
+/* the writer thread's side: the writer appends and pads in declaration order */
+static int gguf_sink_write(void *w, const char *name, const void *buf, size_t n)
 {
-    if (type == CKPTFMT_GGML_F32)
-        return ckptfmt_gguf_writer_write(w, src, (size_t)n * sizeof(float));
+    (void)name;
+    return ckptfmt_gguf_writer_write(w, buf, n);
+}
+
+static void gguf_sink_writeback(void *w)
+{
+    gguf_writer_writeback(w);
+}
+
+/* Hands n floats encoded as `type` to the writer thread in chunks of buf_elems elements, so the
+ * thread's copy into the page cache overlaps the encoding and the next tensor's read. */
+static int write_data(write_queue *q, ckptfmt_gguf_writer *w, const char *name, ckptfmt_ggml_type type,
+                      const float *src, uint64_t n, uint64_t buf_elems)
+{
     for (uint64_t at = 0; at < n; at += buf_elems) {
-        uint64_t k = n - at < buf_elems ? n - at : buf_elems, bytes;
-        int s = ckptfmt_ggml_encode(type, src + at, k, buf);
-        if (s == CKPTFMT_OK)
+        uint64_t k = n - at < buf_elems ? n - at : buf_elems, bytes = 0;
+        unsigned char *buf = wq_acquire(q);
+        int s = CKPTFMT_OK;
+        if (type == CKPTFMT_GGML_F32) {
+            memcpy(buf, src + at, (size_t)k * sizeof(float));
+            bytes = k * sizeof(float);
+        } else if ((s = ckptfmt_ggml_encode(type, src + at, k, buf)) == CKPTFMT_OK) {
             s = ckptfmt_ggml_nbytes(type, k, &bytes);
-        if (s == CKPTFMT_OK)
-            s = ckptfmt_gguf_writer_write(w, buf, (size_t)bytes);
-        if (s != CKPTFMT_OK)
+        }
+        if (s != CKPTFMT_OK) {
+            wq_submit(q, w, name, buf, 0); /* the buffer back */
+            return s;
+        }
+        if ((s = wq_submit(q, w, name, buf, (size_t)bytes)) != CKPTFMT_OK)
             return s;
     }
     return CKPTFMT_OK;
@@ -146,7 +166,7 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
     ckptfmt_gguf_writer *w = NULL;
     out_tensor *ot = NULL;
     float *src = NULL;
-    unsigned char *buf = NULL;
+    write_queue *q = NULL;
     char tmp[4096] = "", file[4200] = "";
     int s;
     /* validates the configuration, every tensor's presence, shape and dtype */
@@ -197,16 +217,18 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
             goto done;
     }
 
-    /* memory: the largest tensor in f32 plus the output buffer (whole q8_0 blocks) */
+    /* memory: the largest tensor in f32 plus the writer thread's buffers (whole q8_0 blocks) */
     uint64_t buf_elems = (uint64_t)o.buffer_bytes / sizeof(float) / CKPTFMT_Q8_0_BLOCK * CKPTFMT_Q8_0_BLOCK;
     if (buf_elems < CKPTFMT_Q8_0_BLOCK)
         buf_elems = CKPTFMT_Q8_0_BLOCK;
     src = malloc((size_t)max_numel * sizeof(float));
-    buf = malloc((size_t)buf_elems * 2); /* f16: 2 bytes/element; q8_0: 34/32 */
-    if (!src || !buf) {
+    if (!src) {
         s = fmt_error(CKPTFMT_ENOMEM, "out of memory for a tensor of %llu floats", (unsigned long long)max_numel);
         goto done;
     }
+    if ((s = wq_create((size_t)buf_elems * sizeof(float), QUEUE_BUFFERS, gguf_sink_write,
+                       o.fsync ? gguf_sink_writeback : NULL, &q)) != CKPTFMT_OK)
+        goto done;
 
     if ((s = tmpdir_create(out, tmp, sizeof tmp)) != CKPTFMT_OK)
         goto done;
@@ -223,7 +245,7 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
                 goto done;
             read_bytes += (int64_t)(ot[k].numel * sizeof(float));
         }
-        if ((s = write_data(w, ot[k].type, src, ot[k].numel, buf, buf_elems)) != CKPTFMT_OK)
+        if ((s = write_data(q, w, name, ot[k].type, src, ot[k].numel, buf_elems)) != CKPTFMT_OK)
             goto done;
         done_bytes += (int64_t)ot[k].nbytes;
         if (res)
@@ -233,7 +255,7 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
             goto done;
         }
     }
-    if ((s = ckptfmt_gguf_writer_finish(w, o.fsync)) != CKPTFMT_OK)
+    if ((s = wq_drain(q)) != CKPTFMT_OK || (s = ckptfmt_gguf_writer_finish(w, o.fsync)) != CKPTFMT_OK)
         goto done;
     /* the file into place: never over an existing one; then the directory entry made durable */
     if ((s = tmpdir_commit(file, out, 0)) != CKPTFMT_OK)
@@ -253,12 +275,12 @@ int ckptfmt_export_gguf(const char *ckpt, const char *out, const ckptfmt_gguf_op
     }
     s = fmt_ok();
 done:
+    wq_free(q); /* joins the thread before the writer goes */
     ckptfmt_gguf_writer_free(w); /* removes an unfinished file */
     if (tmp[0])
         tmpdir_remove(tmp);
     ckptfmt_gpt2_weights_close(src_w);
     free(ot);
     free(src);
-    free(buf);
     return s;
 }

@@ -1,6 +1,7 @@
 /* The GGUF writer: key values serialized as they are set, tensor infos declared, the header
  * written at begin, then the tensor data appended in declaration order with the alignment
  * padding between tensors and at the end (ggml's loader reads the padded size of the last one). */
+#define _GNU_SOURCE /* sync_file_range */
 #include "ckptfmt.h"
 #include "error.h"
 #include "gguf.h"
@@ -526,6 +527,12 @@ int ckptfmt_gguf_writer_write(ckptfmt_gguf_writer *w, const void *data, size_t n
         }
     }
     return fmt_ok();
+}
+
+void gguf_writer_writeback(ckptfmt_gguf_writer *w)
+{
+    if (w && w->fd >= 0)
+        sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint: failures surface at fsync */
 }
 
 uint64_t ckptfmt_gguf_writer_file_size(const ckptfmt_gguf_writer *w) { return w ? w->file_size : 0; }

@@ -55,17 +55,22 @@ void transpose_band(void *dst, const void *src, int64_t rows, int64_t cols, int6
 /* safetensors_write.c: starts the disk writeback of what the writer wrote so far (non-blocking
  * sync_file_range), so that the final fsync has little left to do. */
 void st_writer_writeback(ckptfmt_st_writer *w);
+/* gguf_write.c: the same for the GGUF writer. */
+void gguf_writer_writeback(ckptfmt_gguf_writer *w);
 
 /* write_queue.c: a writer thread behind nbufs buffers of buf_bytes. acquire blocks until a buffer
  * is free; submit hands it (filled with n bytes of tensor `name`, which must stay valid) to the
- * thread, which appends them with ckptfmt_st_writer_write and frees the buffer; drain waits until
+ * thread, which appends them to `sink` with write() and frees the buffer; drain waits until
  * everything submitted is written. The first failure of the thread is returned (with its message)
- * by the next submit or drain. */
+ * by the next submit or drain. A sink is used only by the thread between the first submit and the
+ * drain. writeback (or NULL): called every 64 MiB written, to start the disk writeback of outputs
+ * that will be fsynced. */
 typedef struct write_queue write_queue;
-/* writeback: start disk writeback every 64 MiB written (for outputs that will be fsynced) */
-int wq_create(size_t buf_bytes, int nbufs, int writeback, write_queue **out);
+typedef int (*wq_write_fn)(void *sink, const char *name, const void *buf, size_t n);
+typedef void (*wq_writeback_fn)(void *sink);
+int wq_create(size_t buf_bytes, int nbufs, wq_write_fn write, wq_writeback_fn writeback, write_queue **out);
 void *wq_acquire(write_queue *q);
-int wq_submit(write_queue *q, ckptfmt_st_writer *w, const char *name, void *buf, size_t n);
+int wq_submit(write_queue *q, void *sink, const char *name, void *buf, size_t n);
 int wq_drain(write_queue *q);
 void wq_free(write_queue *q);
 

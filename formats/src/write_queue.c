@@ -11,7 +11,7 @@
 #define WRITEBACK_BYTES (64u << 20)
 
 typedef struct wq_job {
-    ckptfmt_st_writer *w;
+    void *sink;
     const char *name;
     void *buf;
     size_t n;
@@ -29,7 +29,8 @@ struct write_queue {
     int busy;              /* the thread is writing a job */
     int stop;
     int started;           /* the thread runs */
-    int writeback;         /* start disk writeback as the data come */
+    wq_write_fn write;
+    wq_writeback_fn writeback; /* start disk writeback as the data come (or NULL) */
     size_t since_writeback; /* bytes written since */
     int status;            /* first failure of the thread */
     char msg[4096];
@@ -51,9 +52,9 @@ static void *writer_main(void *arg)
         int failed = q->status != CKPTFMT_OK;
         pthread_mutex_unlock(&q->mu);
         /* after a failure the rest is dropped: the export is abandoned anyway */
-        int s = failed ? CKPTFMT_OK : ckptfmt_st_writer_write(j.w, j.name, j.buf, j.n);
+        int s = failed ? CKPTFMT_OK : q->write(j.sink, j.name, j.buf, j.n);
         if (q->writeback && (q->since_writeback += j.n) >= WRITEBACK_BYTES) {
-            st_writer_writeback(j.w);
+            q->writeback(j.sink);
             q->since_writeback = 0;
         }
         pthread_mutex_lock(&q->mu);
@@ -69,12 +70,13 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int wq_create(size_t buf_bytes, int nbufs, int writeback, write_queue **out)
+int wq_create(size_t buf_bytes, int nbufs, wq_write_fn write, wq_writeback_fn writeback, write_queue **out)
 {
     write_queue *q = calloc(1, sizeof *q);
     if (!q)
         return fmt_error(CKPTFMT_ENOMEM, "out of memory");
     q->nbufs = nbufs;
+    q->write = write;
     q->writeback = writeback;
     q->bufs = calloc((size_t)nbufs, sizeof *q->bufs);
     q->free_bufs = calloc((size_t)nbufs, sizeof *q->free_bufs);
@@ -113,12 +115,12 @@ void *wq_acquire(write_queue *q)
     return b;
 }
 
-int wq_submit(write_queue *q, ckptfmt_st_writer *w, const char *name, void *buf, size_t n)
+int wq_submit(write_queue *q, void *sink, const char *name, void *buf, size_t n)
 {
     pthread_mutex_lock(&q->mu);
     int s = q->status;
     if (s == CKPTFMT_OK) {
-        q->jobs[(q->head + q->count) % q->nbufs] = (wq_job){w, name, buf, n};
+        q->jobs[(q->head + q->count) % q->nbufs] = (wq_job){sink, name, buf, n};
         q->count++;
     } else {
         q->free_bufs[q->nfree++] = buf;

@@ -8,12 +8,14 @@
 #include <dirent.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1020,6 +1022,39 @@ static void test_export_interrupt(void **state)
     assert_int_equal(count_entries(dir), 0);
 }
 
+/* A write that fails in the writer thread (the file-size limit, as a full disk would) is the
+ * export's error, naming the file, with nothing left behind. */
+static void test_export_write_failure(void **state)
+{
+    (void)state;
+    char ck[4096], out[4096], dir[2200];
+    snprintf(dir, sizeof dir, "%s/export-full", scratch);
+    mkdir(dir, 0755);
+    snprintf(ck, sizeof ck, "%s/ckpt", scratch);
+    if (access(ck, F_OK) != 0)
+        make_ckpt(ck, V, T, NULL);
+    snprintf(out, sizeof out, "%s/m.gguf", dir);
+    unlink(out);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 64 << 10; /* past the header, inside the tensors */
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ckptfmt_gguf_options o;
+    ckptfmt_gguf_options_init(&o);
+    o.buffer_bytes = 4096; /* many chunks through the queue */
+    int s = ckptfmt_export_gguf(ck, out, &o, NULL);
+    char msg[4096];
+    snprintf(msg, sizeof msg, "%s", ckptfmt_errmsg());
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    assert_int_equal(s, CKPTFMT_EIO);
+    if (!strstr(msg, "/model.gguf: write: File too large") || !strstr(msg, dir))
+        fail_msg("message '%s'", msg);
+    assert_int_equal(count_entries(dir), 0);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(scratch, sizeof scratch, "%s", argc > 1 ? argv[1] : "/tmp/convert-gguf");
@@ -1034,6 +1069,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_byte_tokens),  cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_writer_errors), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_export),       cmocka_unit_test(test_export_interrupt),
+        cmocka_unit_test(test_export_write_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
