@@ -993,6 +993,19 @@ static void test_export(void **state)
     assert_int_equal(count_entries(dir), 3);
 }
 
+/* An empty directory `sub` of the scratch for an export to m.gguf in it, of the shared test
+ * checkpoint (made on first use). */
+static void export_paths(const char *sub, char ck[4096], char out[4096], char dir[2200])
+{
+    snprintf(dir, 2200, "%s/%s", scratch, sub);
+    mkdir(dir, 0755);
+    snprintf(ck, 4096, "%s/ckpt", scratch);
+    if (access(ck, F_OK) != 0)
+        make_ckpt(ck, V, T, NULL);
+    snprintf(out, 4096, "%s/m.gguf", dir);
+    unlink(out);
+}
+
 static int stop_at_third(void *user, int64_t done, int64_t total, const char *tensor)
 {
     (void)tensor;
@@ -1005,13 +1018,7 @@ static void test_export_interrupt(void **state)
 {
     (void)state;
     char ck[4096], out[4096], dir[2200];
-    snprintf(dir, sizeof dir, "%s/export-int", scratch);
-    mkdir(dir, 0755);
-    snprintf(ck, sizeof ck, "%s/ckpt", scratch);
-    if (access(ck, F_OK) != 0)
-        make_ckpt(ck, V, T, NULL);
-    snprintf(out, sizeof out, "%s/m.gguf", dir);
-    unlink(out);
+    export_paths("export-int", ck, out, dir);
     ckptfmt_gguf_options o;
     ckptfmt_gguf_options_init(&o);
     int calls = 0;
@@ -1028,13 +1035,7 @@ static void test_export_write_failure(void **state)
 {
     (void)state;
     char ck[4096], out[4096], dir[2200];
-    snprintf(dir, sizeof dir, "%s/export-full", scratch);
-    mkdir(dir, 0755);
-    snprintf(ck, sizeof ck, "%s/ckpt", scratch);
-    if (access(ck, F_OK) != 0)
-        make_ckpt(ck, V, T, NULL);
-    snprintf(out, sizeof out, "%s/m.gguf", dir);
-    unlink(out);
+    export_paths("export-full", ck, out, dir);
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     lim = old;
