@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package the project needs, and the npm package the suite's GGUF check
-# uses. Idempotent: does nothing when all are present. Run as root (or with sudo).
+# Installs every Debian 12 package the project needs, and the npm packages the suite's export
+# checks use. Idempotent: does nothing when all are present. Run as root (or with sudo).
 set -euo pipefail
 
 PACKAGES=(
@@ -44,9 +44,10 @@ else
   apt_install "${missing[@]}"
 fi
 
-# The suite's independent GGUF parser: @huggingface/gguf from the npm registry, run with Node.js
-# (>= 20, which the package requires), installed from tests/convert/node/package-lock.json into
-# tests/convert/node/node_modules (ignored by git). Skipped when the locked version is there.
+# The suite's independent parsers of the exports, from the npm registry, run with Node.js (>= 20,
+# which they require): @huggingface/gguf (GGUF) and @huggingface/hub (the Hub's safetensors
+# parser), installed from tests/convert/node/package-lock.json into tests/convert/node/node_modules
+# (ignored by git). Skipped when every locked version is there.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NODE_DIR=$ROOT/tests/convert/node
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -55,14 +56,19 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
-  echo "setup: warning: Node.js $(node --version) is older than 20, which @huggingface/gguf requires" >&2
+  echo "setup: warning: Node.js $(node --version) is older than 20, which the export checks require" >&2
 fi
-want=$(node -p "require('$NODE_DIR/package.json').dependencies['@huggingface/gguf']")
-have=$(node -p "try { require('$NODE_DIR/node_modules/@huggingface/gguf/package.json').version } catch (e) { '' }")
-if [ "$have" = "$want" ]; then
-  echo "setup: @huggingface/gguf $have present"
+# "name@version" of each dependency whose installed version is not the wanted one
+stale=$(cd "$NODE_DIR" && node -e '
+const deps = require("./package.json").dependencies;
+const bad = Object.entries(deps).filter(([n, v]) => {
+  try { return require(`./node_modules/${n}/package.json`).version !== v; } catch (e) { return true; }
+});
+console.log(bad.map(([n, v]) => `${n}@${v}`).join(" "));')
+if [ -z "$stale" ]; then
+  echo "setup: npm packages of tests/convert/node present"
 else
-  echo "setup: installing @huggingface/gguf $want (npm ci in tests/convert/node)"
+  echo "setup: installing $stale (npm ci in tests/convert/node)"
   (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: done"

@@ -127,6 +127,37 @@ roundtrip)
     expect_true test -z "$(ls -d ./*.tmp-* 2>/dev/null)"
     ;;
 
+hub)
+    # the exports read by the Hugging Face Hub's safetensors parser (safetensors_hub_check.mjs):
+    # single file and sharded form, f32 from every layout, f16 and bf16
+    if ! command -v node >/dev/null || [ ! -f "$HERE/node/node_modules/@huggingface/hub/package.json" ]; then
+        echo "FAIL: Node.js or @huggingface/hub missing (run scripts/setup.sh)"
+        exit 1
+    fi
+    hub_check() { # DIR DTYPE SHARDED FILES
+        run node "$HERE/safetensors_hub_check.mjs" "$1" "$2" "$3" 2 32 32 256
+        expect_rc 0
+        expect_out_re "^safetensors_hub_check: [0-9]+ checks passed \(28 tensors in $4 file\(s\), 34688 parameters, $2\)$"
+    }
+    for v in $VARIANTS; do
+        run "$CONVERT" "$FIX/$v" hf-$v --to safetensors
+        expect_rc 0
+        hub_check hf-$v F32 0 1
+    done
+    run "$CONVERT" "$FIX/per-rank" hfs --to safetensors --max-shard-size 40K
+    expect_rc 0
+    hub_check hfs F32 1 4
+    for d in f16 bf16; do
+        run "$CONVERT" "$FIX/shared-zstd" hf-$d --to safetensors --dtype $d
+        expect_rc 0
+        hub_check hf-$d "$(echo $d | tr a-z A-Z)" 0 1
+        run "$CONVERT" "$FIX/per-rank" hfs-$d --to safetensors --dtype $d --max-shard-size 20K
+        expect_rc 0
+        n=$(ls hfs-$d | grep -c '^model-.*\.safetensors$')
+        hub_check hfs-$d "$(echo $d | tr a-z A-Z)" 1 "$n"
+    done
+    ;;
+
 dtypes)
     # --dtype bf16/f16: the library's round-to-nearest-even conversion (ckpt_dtype_convert, as
     # shard-merge --cast applies it), and the same bits an independent numpy conversion gives
