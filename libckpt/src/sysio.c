@@ -162,17 +162,23 @@ DIR *ckpt_sys_opendir_in(int dirfd, const char *name, int *err)
     return open_stream(ckpt_sys_open_in(dirfd, name, O_RDONLY | O_DIRECTORY, 0), err);
 }
 
+/* After close(2)/closedir(2) returned rc (0 or -errno): Linux releases the descriptor whatever
+ * close reports (an NFS close may report a deferred write error), so does an injected failure. */
+static int closed(ckpt_fault_action *a, int rc)
+{
+    atomic_fetch_sub(&open_files, 1);
+    if (a->err)
+        return -a->err;
+    ckpt_fault_after(a);
+    return rc == -EINTR ? 0 : rc;
+}
+
 int ckpt_sys_closedir(DIR *d)
 {
     if (!d)
         return -EBADF;
     ckpt_fault_action a = ckpt_fault_next(CKPT_IO_CLOSE, NULL);
-    int rc = closedir(d) == 0 ? 0 : -errno;
-    atomic_fetch_sub(&open_files, 1);
-    if (a.err)
-        return -a.err;
-    ckpt_fault_after(&a);
-    return rc;
+    return closed(&a, closedir(d) == 0 ? 0 : -errno);
 }
 
 int ckpt_sys_close(int fd)
@@ -180,14 +186,7 @@ int ckpt_sys_close(int fd)
     if (fd < 0)
         return -EBADF;
     ckpt_fault_action a = ckpt_fault_next(CKPT_IO_CLOSE, NULL);
-    /* Linux releases the descriptor whatever close() reports (an NFS close may report a deferred
-     * write error): so does an injected failure */
-    int rc = close(fd) == 0 ? 0 : -errno;
-    atomic_fetch_sub(&open_files, 1);
-    if (a.err)
-        return -a.err;
-    ckpt_fault_after(&a);
-    return rc == -EINTR ? 0 : rc;
+    return closed(&a, close(fd) == 0 ? 0 : -errno);
 }
 
 /* One write(2)/pwrite(2) (off < 0: write), after the fault layer had its say. */
