@@ -31,14 +31,9 @@
 
 #include <cmocka.h>
 
-static char dir[1024], root[1100], lockpath[1200];
+#include "unit.h"
 
-#define OK(x)                                                                                                   \
-    do {                                                                                                        \
-        int rc_ = (x);                                                                                          \
-        if (rc_ != CKPT_OK)                                                                                     \
-            fail_msg("%s: %s: %s", #x, ckpt_status_name(rc_), ckpt_errmsg());                                   \
-    } while (0)
+static char dir[1024], root[1100], lockpath[1200];
 
 static char warned[8192];
 static void on_warn(const char *msg, void *user)
@@ -97,7 +92,7 @@ static void test_second_manager_refused(void **u)
 {
     (void)u;
     ckpt_manager *a = NULL, *b = NULL;
-    OK(open_mgr(&a));
+    expect_ok(open_mgr(&a));
     assert_string_equal(warned, "");
     ckpt_lock_record r;
     read_record(&r);
@@ -137,7 +132,7 @@ static void test_second_manager_refused(void **u)
     assert_int_equal(WEXITSTATUS(st), 0);
     ckpt_manager_close(a);
     assert_int_equal(access(lockpath, F_OK), -1); /* released and removed */
-    OK(open_mgr(&b));
+    expect_ok(open_mgr(&b));
     assert_string_equal(warned, "");
     ckpt_manager_close(b);
     assert_int_equal(ckpt_sys_open_files(), 0);
@@ -156,7 +151,7 @@ static pid_t dead_pid(void)
 static void expect_takeover(const char *needle)
 {
     ckpt_manager *m = NULL;
-    OK(open_mgr(&m));
+    expect_ok(open_mgr(&m));
     if (!strstr(warned, needle))
         fail_msg("warnings '%s' lack '%s'", warned, needle);
     ckpt_lock_record r;
@@ -203,7 +198,7 @@ static void test_stale_records(void **u)
     /* an empty file (a holder killed between creating and writing it): silently ours */
     fclose(fopen(lockpath, "w"));
     ckpt_manager *m = NULL;
-    OK(open_mgr(&m));
+    expect_ok(open_mgr(&m));
     assert_string_equal(warned, "");
     ckpt_manager_close(m);
 }
@@ -253,11 +248,11 @@ static void test_no_locks_and_symlink(void **u)
 {
     (void)u;
     setenv("CKPT_FAULT", "lock@1:ENOLCK", 1);
-    OK(ckpt_fault_reset());
+    expect_ok(ckpt_fault_reset());
     ckpt_manager *m = NULL;
-    OK(open_mgr(&m));
+    expect_ok(open_mgr(&m));
     unsetenv("CKPT_FAULT");
-    OK(ckpt_fault_reset());
+    expect_ok(ckpt_fault_reset());
     char want[2048];
     snprintf(want, sizeof want, "the file system of checkpoint root '%s' has no file locks (No locks available): "
              "only the lock record keeps a second job on this host out", root);
@@ -267,10 +262,10 @@ static void test_no_locks_and_symlink(void **u)
     /* without locks, a record of another host is never taken over */
     plant_record(4242, "node-far-away", 99);
     setenv("CKPT_FAULT", "lock@1:ENOLCK", 1);
-    OK(ckpt_fault_reset());
+    expect_ok(ckpt_fault_reset());
     int rc = open_mgr(&m);
     unsetenv("CKPT_FAULT");
-    OK(ckpt_fault_reset());
+    expect_ok(ckpt_fault_reset());
     if (rc != CKPT_EBUSY || !strstr(ckpt_errmsg(), "pid 4242 on host node-far-away") ||
         !strstr(ckpt_errmsg(), "no locks to tell whether it still runs: when that job is gone, remove the lock file"))
         fail_msg("%s '%s'", ckpt_status_name(rc), ckpt_errmsg());

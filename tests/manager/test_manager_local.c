@@ -21,14 +21,9 @@
 
 #include <cmocka.h>
 
-static char dir[4096];
+#include "unit.h"
 
-#define OK(x)                                                                                                   \
-    do {                                                                                                        \
-        int rc_ = (x);                                                                                          \
-        if (rc_ != CKPT_OK)                                                                                     \
-            fail_msg("%s: %s: %s", #x, ckpt_status_name(rc_), ckpt_errmsg());                                   \
-    } while (0)
+static char dir[4096];
 
 /* ---- names ------------------------------------------------------------------------------- */
 
@@ -170,9 +165,9 @@ static ckpt_state *make_state(int64_t step, float *buf)
     ckpt_state *s;
     int64_t shape[1] = {33}, off[1] = {0};
     pattern_fill((int)step, CKPT_F32, 1, shape, off, shape, buf);
-    OK(ckpt_state_create(&s));
-    OK(ckpt_state_add_replicated(s, "v", CKPT_F32, 1, shape, buf));
-    OK(ckpt_state_set_double(s, "acc", (double)(step % 4)));
+    expect_ok(ckpt_state_create(&s));
+    expect_ok(ckpt_state_add_replicated(s, "v", CKPT_F32, 1, shape, buf));
+    expect_ok(ckpt_state_set_double(s, "acc", (double)(step % 4)));
     return s;
 }
 
@@ -196,29 +191,29 @@ static void test_local_manager(void **u)
     o.best_mode = CKPT_BEST_MAX;
     o.save_every_steps = 3;
     ckpt_manager *m = NULL;
-    OK(ckpt_manager_open(MPI_COMM_NULL, root, &o, &m));
+    expect_ok(ckpt_manager_open(MPI_COMM_NULL, root, &o, &m));
     float buf[33];
     for (int64_t step = 1; step <= 12; step++) {
         int save = -1;
-        OK(ckpt_manager_should_save(m, step, &save));
+        expect_ok(ckpt_manager_should_save(m, step, &save));
         assert_int_equal(save, step % 3 == 0);
         if (save) {
             ckpt_state *s = make_state(step, buf);
-            OK(ckpt_manager_save(m, step, s, NULL));
+            expect_ok(ckpt_manager_save(m, step, s, NULL));
             ckpt_state_free(s);
         }
     }
     /* saved 3 6 9 12 with acc 3 2 1 0: last two 9 12, best (max) 3 */
     ckpt_manager_entry *e = NULL;
     int n = 0;
-    OK(ckpt_manager_list(m, &e, &n));
+    expect_ok(ckpt_manager_list(m, &e, &n));
     assert_int_equal(n, 3);
     assert_true(e[0].step == 3 && e[1].step == 9 && e[2].step == 12);
     assert_true(e[0].has_metric && e[0].metric == 3.0);
     free(e);
 
     int64_t step = -1;
-    OK(ckpt_manager_latest(m, &step, path, sizeof path));
+    expect_ok(ckpt_manager_latest(m, &step, path, sizeof path));
     assert_true(step == 12);
     snprintf(p, sizeof p, "%s/local/step-00000012", dir);
     assert_string_equal(path, p); /* the trailing '/' of the root is gone */
@@ -226,9 +221,9 @@ static void test_local_manager(void **u)
     int64_t shape[1] = {33}, off[1] = {0};
     pattern_fill(12, CKPT_F32, 1, shape, off, shape, want);
     ckpt_state *s;
-    OK(ckpt_state_create(&s));
-    OK(ckpt_state_add_replicated(s, "v", CKPT_F32, 1, shape, got));
-    OK(ckpt_load(MPI_COMM_NULL, path, s, NULL));
+    expect_ok(ckpt_state_create(&s));
+    expect_ok(ckpt_state_add_replicated(s, "v", CKPT_F32, 1, shape, got));
+    expect_ok(ckpt_load(MPI_COMM_NULL, path, s, NULL));
     assert_memory_equal(got, want, sizeof want);
     ckpt_state_free(s);
 
@@ -237,12 +232,12 @@ static void test_local_manager(void **u)
     assert_int_equal(mkdir(p, 0755), 0);
     snprintf(p, sizeof p, "%s/local/step-00000014", dir);
     assert_int_equal(mkdir(p, 0755), 0);
-    OK(ckpt_manager_latest(m, &step, NULL, 0));
+    expect_ok(ckpt_manager_latest(m, &step, NULL, 0));
     assert_true(step == 12);
     int removed = -1;
-    OK(ckpt_manager_clean_incomplete(m, &removed));
+    expect_ok(ckpt_manager_clean_incomplete(m, &removed));
     assert_int_equal(removed, 2);
-    OK(ckpt_manager_list(m, &e, &n));
+    expect_ok(ckpt_manager_list(m, &e, &n));
     assert_int_equal(n, 3);
     free(e);
     ckpt_manager_close(m);
@@ -252,13 +247,13 @@ static void test_local_manager(void **u)
     nwarn = 0;
     o.warn = count_warn;
     o.warn_user = &nwarn;
-    OK(ckpt_manager_open(MPI_COMM_NULL, root, &o, &m));
+    expect_ok(ckpt_manager_open(MPI_COMM_NULL, root, &o, &m));
     assert_int_equal(mkdir(p, 0755), 0);
-    OK(ckpt_manager_latest(m, &step, NULL, 0));
+    expect_ok(ckpt_manager_latest(m, &step, NULL, 0));
     assert_int_equal(nwarn, 1);
-    OK(ckpt_manager_clean_incomplete(m, NULL));
-    OK(ckpt_manager_apply_retention(m, NULL)); /* keep all */
-    OK(ckpt_manager_list(m, &e, &n));
+    expect_ok(ckpt_manager_clean_incomplete(m, NULL));
+    expect_ok(ckpt_manager_apply_retention(m, NULL)); /* keep all */
+    expect_ok(ckpt_manager_list(m, &e, &n));
     assert_int_equal(n, 3);
     free(e);
     ckpt_manager_close(m);
@@ -267,17 +262,17 @@ static void test_local_manager(void **u)
 static void test_preempt_without_mpi(void **u)
 {
     (void)u;
-    OK(ckpt_preempt_install());
+    expect_ok(ckpt_preempt_install());
     ckpt_preempt_clear();
     int req = -1;
-    OK(ckpt_preempt_requested(MPI_COMM_WORLD, &req)); /* MPI not initialised: local */
+    expect_ok(ckpt_preempt_requested(MPI_COMM_WORLD, &req)); /* MPI not initialised: local */
     assert_int_equal(req, 0);
     assert_int_equal(raise(SIGUSR1), 0);
-    OK(ckpt_preempt_requested(MPI_COMM_WORLD, &req));
+    expect_ok(ckpt_preempt_requested(MPI_COMM_WORLD, &req));
     assert_int_equal(req, 1);
     ckpt_preempt_clear();
     assert_int_equal(raise(SIGTERM), 0); /* still alive */
-    OK(ckpt_preempt_requested(MPI_COMM_NULL, &req));
+    expect_ok(ckpt_preempt_requested(MPI_COMM_NULL, &req));
     assert_int_equal(req, 1);
     ckpt_preempt_clear();
     assert_int_equal(ckpt_preempt_requested(MPI_COMM_NULL, NULL), CKPT_EINVAL);

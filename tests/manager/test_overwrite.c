@@ -38,22 +38,17 @@
 
 #include <cmocka.h>
 
+#include "unit.h"
+
 #define N 33
 #define STEP_A 105 /* pattern ids of the two copies of step 5 */
 #define STEP_B 205
 
 static char dir[4096], root[4200];
 
-#define OK(x)                                                                                                   \
-    do {                                                                                                        \
-        int rc_ = (x);                                                                                          \
-        if (rc_ != CKPT_OK)                                                                                     \
-            fail_msg("%s: %s: %s", #x, ckpt_status_name(rc_), ckpt_errmsg());                                   \
-    } while (0)
-
 static void set_faults(const char *spec)
 {
-    OK(test_set_faults(spec));
+    expect_ok(test_set_faults(spec));
 }
 
 static void step_path(int64_t step, char *buf, size_t len)
@@ -133,8 +128,8 @@ static void fresh_root(void)
     if (mkdir(root, 0755) != 0)
         fail_msg("mkdir %s", root);
     set_faults(NULL);
-    OK(save_step(3, 3, 0));
-    OK(save_step(5, STEP_A, 0));
+    expect_ok(save_step(3, 3, 0));
+    expect_ok(save_step(5, STEP_A, 0));
 }
 
 static int warnings;
@@ -154,7 +149,7 @@ static ckpt_manager *open_mgr(const ckpt_manager_options *base)
         ckpt_manager_options_init(&o);
     o.warn = count_warn;
     ckpt_manager *m = NULL;
-    OK(ckpt_manager_open(MPI_COMM_NULL, root, &o, &m));
+    expect_ok(ckpt_manager_open(MPI_COMM_NULL, root, &o, &m));
     return m;
 }
 
@@ -172,13 +167,13 @@ static void check_root(const char *what, int want)
         fail_msg("%s: peek_latest's '%s' holds copy %d, want %d", what, path, got, want);
     ckpt_manager *m = open_mgr(NULL);
     step = -1;
-    OK(ckpt_manager_latest(m, &step, path, sizeof path));
+    expect_ok(ckpt_manager_latest(m, &step, path, sizeof path));
     step_path(5, p5, sizeof p5);
     if (step != 5 || strcmp(path, p5) != 0)
         fail_msg("%s: latest is step %lld at '%s'", what, (long long)step, path);
     if ((got = loaded_tid(path)) != want)
         fail_msg("%s: latest '%s' holds copy %d, want %d", what, path, got, want);
-    OK(ckpt_manager_clean_incomplete(m, NULL));
+    expect_ok(ckpt_manager_clean_incomplete(m, NULL));
     ckpt_manager_close(m);
     listing(ls, sizeof ls);
     if (strcmp(ls, " step-00000003 step-00000005") != 0)
@@ -224,7 +219,7 @@ static void record_overwrite(const char *mode, trace *t)
     ckpt_fault_set_trace(on_call, t);
     int rc = save_step(5, STEP_B, 1);
     ckpt_fault_set_trace(NULL, NULL);
-    OK(rc);
+    expect_ok(rc);
     set_faults(NULL);
 }
 
@@ -398,7 +393,7 @@ static void check_manager(const char *what, int rc)
         loaded_tid(path) != (saved ? 7 : STEP_A))
         fail_msg("%s: latest is step %lld at '%s'", what, (long long)step, path);
     ckpt_manager *m = open_mgr(NULL); /* the lock was released (or is stale): it opens */
-    OK(ckpt_manager_clean_incomplete(m, NULL));
+    expect_ok(ckpt_manager_clean_incomplete(m, NULL));
     ckpt_manager_close(m);
     listing(ls, sizeof ls);
     /* retention runs after the commit: step 3 goes unless it failed */
