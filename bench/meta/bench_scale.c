@@ -86,6 +86,16 @@ static void shift(const ckpt_itensor *t, int r, int n, ckpt_box *b)
         b->off[0] -= 1, b->ext[0] += 1;
 }
 
+/* Rank r's box of t (Shard(0) over n ranks, shifted with --irregular); its volume. */
+static int64_t rank_box(const ckpt_itensor *t, int r, int n, int irregular, ckpt_box *b)
+{
+    ckpt_shard_box(t->ndim, t->shape, 0, r, n, b->off, b->ext);
+    b->ndim = t->ndim;
+    if (irregular)
+        shift(t, r, n, b);
+    return ckpt_box_volume(b);
+}
+
 static int count_hit(const ckpt_boxref *b, void *arg)
 {
     (void)b;
@@ -150,11 +160,7 @@ int main(int argc, char **argv)
             ckpt_grid_acc_init(&acc, round);
             for (int r = 0; r < N; r++) {
                 ckpt_box bx;
-                ckpt_shard_box(t->ndim, t->shape, 0, r, N, bx.off, bx.ext);
-                bx.ndim = t->ndim;
-                if (irregular)
-                    shift(t, r, N, &bx);
-                if (ckpt_box_volume(&bx) == 0)
+                if (rank_box(t, r, N, irregular, &bx) == 0)
                     continue;
                 if (round == 1)
                     ckpt_grid_round1(&acc, &bx, 1);
@@ -178,15 +184,16 @@ int main(int argc, char **argv)
         t->sharding = CKPT_SHARDING_EXPLICIT;
         for (int r = 0; r < N; r++) {
             ckpt_box bx;
-            ckpt_shard_box(t->ndim, t->shape, 0, r, N, bx.off, bx.ext);
-            bx.ndim = t->ndim;
-            if (irregular)
-                shift(t, r, N, &bx);
-            if (ckpt_box_volume(&bx) == 0)
+            if (rank_box(t, r, N, irregular, &bx) == 0)
                 continue;
             if (nall == cap) {
                 cap = cap ? cap * 2 : 1 << 20;
-                all = realloc(all, (size_t)cap * sizeof *all);
+                ckpt_plan_box *grown = realloc(all, (size_t)cap * sizeof *all);
+                if (!grown) {
+                    fprintf(stderr, "bench-scale: out of memory for %lld explicit boxes\n", (long long)cap);
+                    return 1;
+                }
+                all = grown;
             }
             all[nall] = (ckpt_plan_box){bx, (int32_t)ti, r, nall};
             nall++;
